@@ -1,0 +1,267 @@
+"""The ``ballista-flight`` command line.
+
+Thin by design: every server flag comes from a field of ``SchedulerConfig`` or
+``ExecutorConfig`` (so each also reads ``BALLISTA_FLIGHT_<FLAG>`` from the
+environment), the command builds the config once and hands it to the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from ballista_flight._version import DATAFUSION_VERSION, __version__
+from ballista_flight.config import ExecutorConfig, SchedulerConfig, env_name
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pyarrow as pa
+
+log = logging.getLogger("ballista_flight.cli")
+
+
+def _add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
+    for name, field in model.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        env = env_name(name)
+        default = os.environ.get(env)
+        help_text = f"{field.description} [env {env}; default {field.default!s}]"
+        if field.annotation is bool or field.annotation == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            choices = None
+            if isinstance(field.default, Enum):
+                choices = [m.value for m in type(field.default)]
+            parser.add_argument(flag, default=default, choices=choices, help=help_text, metavar=name.upper())
+        if default is not None and (field.annotation is bool or field.annotation == "bool"):
+            parser.set_defaults(**{name: default.lower() in {"1", "true", "yes", "on"}})
+
+
+def _build(model: type[BaseModel], args: argparse.Namespace) -> Any:
+    values = {k: getattr(args, k) for k in model.model_fields if getattr(args, k, None) is not None}
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'.'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}" for e in exc.errors()
+        )
+        raise SystemExit(f"ballista-flight: invalid settings: {problems}") from None
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not stop.wait(0.5):
+        pass
+
+
+def _cmd_scheduler(args: argparse.Namespace) -> int:
+    from ballista_flight.scheduler.server import SchedulerServer
+
+    config: SchedulerConfig = _build(SchedulerConfig, args)
+    server = SchedulerServer(config)
+    log.info("scheduler listening on %s (datafusion %s)", server.uri, DATAFUSION_VERSION)
+    print(f"ballista-flight scheduler ready at {server.uri}", flush=True)  # noqa: T201
+    _wait_for_signal()
+    server.stop()
+    return 0
+
+
+def _cmd_executor(args: argparse.Namespace) -> int:
+    from ballista_flight.executor.server import ExecutorServer
+
+    config: ExecutorConfig = _build(ExecutorConfig, args)
+    server = ExecutorServer(config)
+    server.start()
+    log.info("executor %s listening on %s", server.executor_id, server.uri)
+    _wait_for_signal()
+    server.stop()
+    return 0
+
+
+def _cmd_standalone(args: argparse.Namespace) -> int:
+    from ballista_flight.standalone import StandaloneCluster
+
+    cluster = StandaloneCluster(
+        executors=args.executors,
+        port=args.port,
+        shuffle=args.shuffle,
+        slots=args.slots,
+        memory_limit=args.memory_limit,
+        log_level=args.log_level,
+    )
+    cluster.start()
+    print(f"ballista-flight cluster ready at {cluster.uri} ({args.executors} executors)", flush=True)  # noqa: T201
+    try:
+        _wait_for_signal()
+    finally:
+        cluster.stop()
+    return 0
+
+
+def format_table(table: pa.Table, max_rows: int = 200) -> str:
+    """A plain-text grid of ``table`` (first ``max_rows`` rows)."""
+    names = table.column_names
+    shown = table.slice(0, max_rows).to_pylist()
+    cells = [[("NULL" if r[n] is None else str(r[n])) for n in names] for r in shown]
+    widths = [max([len(n)] + [len(c[i]) for c in cells]) for i, n in enumerate(names)]
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    out = [line, "| " + " | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)) + " |", line]
+    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
+    out.append(line)
+    more = table.num_rows - len(shown)
+    out.append(f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}" + (f" ({more} not shown)" if more > 0 else ""))
+    return "\n".join(out)
+
+
+def _run_statement(ctx: Any, sql: str) -> bool:
+    from pyarrow import flight
+
+    started = time.perf_counter()
+    try:
+        table = ctx.execute(sql)
+    except flight.FlightError as exc:
+        message = str(exc).split(". Detail:", 1)[0].split("\ngRPC client debug context", 1)[0]
+        print(f"Error: {message}", file=sys.stderr)  # noqa: T201
+        return False
+    elapsed = time.perf_counter() - started
+    if table.column_names == ["plan_type", "plan"]:
+        for kind, plan in zip(table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True):
+            print(f"{kind}:\n{plan}")  # noqa: T201
+    elif table.num_columns:
+        print(format_table(table))  # noqa: T201
+    print(f"({elapsed:.3f}s)")  # noqa: T201
+    return True
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a script on semicolons outside quotes and comments."""
+    statements, current, quote = [], [], ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            current.append(ch)
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+            current.append(ch)
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            current.append(text[i:end])
+            i = end
+            continue
+        elif ch == ";":
+            statements.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    statements.append("".join(current))
+    return [s.strip() for s in statements if s.strip() and not all(
+        line.strip().startswith("--") or not line.strip() for line in s.splitlines())]
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from ballista_flight.client.context import connect
+
+    ctx = connect(args.scheduler)
+    ok = True
+    if args.command or args.file:
+        text = args.command if args.command else Path(args.file).read_text()
+        for statement in split_statements(text):
+            ok = _run_statement(ctx, statement) and ok
+        return 0 if ok else 1
+    try:
+        import readline  # noqa: F401 - line editing for input()
+    except ImportError:
+        pass
+    print(f"ballista-flight {__version__} connected to {args.scheduler}; end statements with ';', \\q quits")  # noqa: T201
+    buffer: list[str] = []
+    while True:
+        try:
+            line = input("> " if not buffer else ". ")
+        except (EOFError, KeyboardInterrupt):
+            print()  # noqa: T201
+            return 0
+        if not buffer and line.strip() in {"\\q", "quit", "exit"}:
+            return 0
+        buffer.append(line)
+        if line.rstrip().endswith(";"):
+            for statement in split_statements("\n".join(buffer)):
+                _run_statement(ctx, statement)
+            buffer = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``ballista-flight``."""
+    parser = argparse.ArgumentParser(
+        prog="ballista-flight", description="Distributed DataFusion SQL over Arrow Flight."
+    )
+    parser.add_argument("--version", action="version", version=f"ballista-flight {__version__} (datafusion {DATAFUSION_VERSION})")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("BALLISTA_FLIGHT_LOG_LEVEL", "info"),
+        choices=["debug", "info", "warning", "error"],
+        help="Logging level [env BALLISTA_FLIGHT_LOG_LEVEL; default info].",
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("scheduler", help="Run the scheduler.", description="Run the scheduler.")
+    _add_model_flags(p, SchedulerConfig)
+    p.set_defaults(func=_cmd_scheduler)
+    p = sub.add_parser("executor", help="Run an executor.", description="Run an executor.")
+    _add_model_flags(p, ExecutorConfig)
+    p.set_defaults(func=_cmd_executor)
+    p = sub.add_parser(
+        "standalone",
+        help="Run a scheduler and N executors on loopback.",
+        description="Run a scheduler and N executor processes on loopback until Ctrl-C or SIGTERM.",
+    )
+    env = os.environ.get
+    p.add_argument("--executors", type=int, default=int(env("BALLISTA_FLIGHT_EXECUTORS", "2")),
+                   help="Executor processes [env BALLISTA_FLIGHT_EXECUTORS; default 2].")
+    p.add_argument("--port", type=int, default=int(env("BALLISTA_FLIGHT_PORT", "50050")),
+                   help="Scheduler port [env BALLISTA_FLIGHT_PORT; default 50050].")
+    p.add_argument("--shuffle", choices=["memory", "disk"], default=env("BALLISTA_FLIGHT_SHUFFLE", "memory"),
+                   help="Shuffle store of the executors [env BALLISTA_FLIGHT_SHUFFLE; default memory].")
+    p.add_argument("--slots", type=int, default=int(env("BALLISTA_FLIGHT_SLOTS", "0")) or None,
+                   help="Task slots per executor [env BALLISTA_FLIGHT_SLOTS; default: cores].")
+    p.add_argument("--memory-limit", default=env("BALLISTA_FLIGHT_MEMORY_LIMIT"),
+                   help="In-memory shuffle budget per executor, e.g. 1GiB [env BALLISTA_FLIGHT_MEMORY_LIMIT].")
+    p.set_defaults(func=_cmd_standalone)  # fmt: skip
+    p = sub.add_parser("sql", help="Run SQL against a cluster.", description="Run SQL: -c, -f, or an interactive prompt.")
+    p.add_argument("--scheduler", default=env("BALLISTA_FLIGHT_SCHEDULER", "grpc://127.0.0.1:50050"),
+                   help="Scheduler URI [env BALLISTA_FLIGHT_SCHEDULER; default grpc://127.0.0.1:50050].")
+    p.add_argument("-c", "--command", help="SQL to run (several statements separated by ';').")
+    p.add_argument("-f", "--file", help="File of SQL statements to run.")
+    p.set_defaults(func=_cmd_sql)  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ballista-flight`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return int(args.func(args))

@@ -1,0 +1,129 @@
+"""The Python client: SQL in, Arrow out, over the public Flight flow only.
+
+It is also the reference for any other Flight client: ``GetFlightInfo`` with
+the SQL as a command descriptor, then ``DoGet`` of every endpoint's ticket at
+its location (or at the scheduler when the endpoint has none), concatenated in
+endpoint order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from pyarrow import flight
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Result:
+    """A query's result; runs on first use and is cached."""
+
+    def __init__(self, ctx: Context, sql: str) -> None:
+        self._ctx = ctx
+        self.sql = sql
+        self._table: pa.Table | None = None
+        self.info: flight.FlightInfo | None = None
+
+    def to_arrow(self) -> pa.Table:
+        """The whole result as a ``pyarrow.Table``."""
+        if self._table is None:
+            self.info, self._table = self._ctx._run(self.sql)  # noqa: SLF001
+        return self._table
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The whole result as a pandas DataFrame."""
+        return self.to_arrow().to_pandas()
+
+    def explain(self) -> str:
+        """The distributed plan of this query."""
+        table = self._ctx._run("EXPLAIN " + self.sql)[1]  # noqa: SLF001
+        rows = dict(zip(table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True))
+        return rows.get("distributed_plan") or rows.get("physical_plan") or ""
+
+    def __repr__(self) -> str:
+        return f"Result({self.sql!r})"
+
+
+class Context:
+    """A connection to a ballista-flight scheduler."""
+
+    def __init__(self, uri: str, timeout: float | None = None) -> None:
+        self.uri = uri
+        self._client = flight.FlightClient(uri)
+        self._options = flight.FlightCallOptions(timeout=timeout)
+        self._peers: dict[str, flight.FlightClient] = {}
+
+    def sql(self, query: str) -> Result:
+        """A lazily run query."""
+        return Result(self, query)
+
+    def execute(self, statement: str) -> pa.Table:
+        """Run a statement now and return its result."""
+        return self._run(statement)[1]
+
+    def register_parquet(self, name: str, path: str) -> None:
+        """Register Parquet files (a file, directory or glob) as table ``name``."""
+        self.execute(f"CREATE EXTERNAL TABLE {_ident(name)} STORED AS PARQUET LOCATION {_quote(path)}")
+
+    def register_csv(
+        self, name: str, path: str, *, has_header: bool = True, delimiter: str = ","
+    ) -> None:
+        """Register CSV files as table ``name``."""
+        options = f"OPTIONS ('format.has_header' '{str(has_header).lower()}', 'format.delimiter' {_quote(delimiter)})"
+        self.execute(f"CREATE EXTERNAL TABLE {_ident(name)} STORED AS CSV LOCATION {_quote(path)} {options}")
+
+    def register_json(self, name: str, path: str) -> None:
+        """Register newline-delimited JSON files as table ``name``."""
+        self.execute(f"CREATE EXTERNAL TABLE {_ident(name)} STORED AS JSON LOCATION {_quote(path)}")
+
+    def deregister_table(self, name: str) -> None:
+        """Drop table ``name``."""
+        self.execute(f"DROP TABLE {_ident(name)}")
+
+    def tables(self) -> list[str]:
+        """Names of the registered tables."""
+        table = self.execute("SHOW TABLES")
+        schemas = table.column("table_schema").to_pylist()
+        names = table.column("table_name").to_pylist()
+        return sorted(n for s, n in zip(schemas, names, strict=True) if s != "information_schema")
+
+    def _run(self, sql: str) -> tuple[flight.FlightInfo, pa.Table]:
+        info = self._client.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()), self._options)
+        tables = [self._fetch(endpoint) for endpoint in info.endpoints]
+        if not tables:
+            return info, info.schema.empty_table()
+        return info, pa.concat_tables(tables)
+
+    def _fetch(self, endpoint: flight.FlightEndpoint) -> pa.Table:
+        client = self._client
+        if endpoint.locations:
+            uri = endpoint.locations[0].uri.decode()
+            client = self._peers.get(uri) or self._peers.setdefault(uri, flight.FlightClient(uri))
+        return client.do_get(endpoint.ticket, self._options).read_all()
+
+    def close(self) -> None:
+        """Close the connections."""
+        for peer in self._peers.values():
+            peer.close()
+        self._client.close()
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(uri: str = "grpc://127.0.0.1:50050", timeout: float | None = None) -> Context:
+    """Connect to the scheduler at ``uri``."""
+    return Context(uri, timeout)

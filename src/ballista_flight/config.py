@@ -1,0 +1,125 @@
+"""Configuration of the scheduler and executors.
+
+One pydantic model per role; every field is a CLI flag and an environment
+variable (``BALLISTA_FLIGHT_<FIELD>``). The CLI builds the model once and hands
+it to the server, which never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import uuid
+from enum import Enum
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+
+ENV_PREFIX = "BALLISTA_FLIGHT_"
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6,
+          "mib": 2**20, "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12,
+          "tib": 2**40}  # fmt: skip
+
+
+def parse_size(value: str | int) -> int:
+    """Parse ``"1GiB"``, ``"512MB"`` or a byte count."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value)
+    if not match or (match.group(2) or "").lower() not in _UNITS:
+        msg = f"not a size: {value!r} (use e.g. 512MiB, 2GiB, 1000000)"
+        raise ValueError(msg)
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+
+
+class ShuffleMode(str, Enum):
+    """Where executors keep shuffle partitions."""
+
+    MEMORY = "memory"
+    DISK = "disk"
+
+
+class SchedulerConfig(BaseModel):
+    """Settings of the scheduler process."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(50050, description="Flight port to listen on (0 picks a free one).")
+    advertise_host: str = Field(
+        "", description="Host name clients use to reach the scheduler (default: --host)."
+    )
+    shuffle_partitions: int = Field(
+        0,
+        description="Shuffle partitions per exchange (DataFusion target_partitions); "
+        "0 = the total slots of the registered executors.",
+    )
+    proxy_results: bool = Field(
+        False,
+        description="Serve query results through the scheduler instead of pointing "
+        "clients at the executors (for clients that cannot reach executors).",
+    )
+    heartbeat_timeout_s: float = Field(
+        15.0, description="An executor silent this long is considered lost."
+    )
+    executor_wait_s: float = Field(
+        30.0, description="How long a query waits for an executor slot before failing."
+    )
+    result_ttl_s: float = Field(
+        600.0, description="Results not fetched within this time are dropped."
+    )
+    cluster_secret: str = Field(
+        "", description="Secret that signs tickets (default: random per scheduler start)."
+    )
+
+
+class ExecutorConfig(BaseModel):
+    """Settings of an executor process."""
+
+    scheduler: str = Field("grpc://127.0.0.1:50050", description="Scheduler URI to register with.")
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(0, description="Flight port to listen on (0 picks a free one).")
+    advertise_host: str = Field(
+        "", description="Host name other executors and clients use to reach this one."
+    )
+    executor_id: str = Field("", description="Stable executor id (default: random).")
+    shuffle: ShuffleMode = Field(
+        ShuffleMode.MEMORY, description="Keep shuffle partitions in 'memory' or on 'disk'."
+    )
+    work_dir: Path = Field(
+        Path(os.environ.get("TMPDIR", "/tmp")) / "ballista-flight",
+        description="Directory for disk shuffle files and memory-shuffle spills.",
+    )
+    slots: int = Field(os.cpu_count() or 1, description="Tasks run at once (default: cores).")
+    memory_limit: int = Field(
+        2**30,
+        description="Bytes of shuffle data kept in memory before spilling to --work-dir "
+        "(memory mode), e.g. 512MiB or 2GiB.",
+    )
+    heartbeat_interval_s: float = Field(2.0, description="Seconds between heartbeats.")
+    job_ttl_s: float = Field(
+        3600.0, description="Shuffle data of a job never released is deleted after this long."
+    )
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _size(cls, value: str | int) -> int:
+        return parse_size(value)
+
+    @field_validator("slots")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            msg = "slots must be at least 1"
+            raise ValueError(msg)
+        return value
+
+    def resolved_id(self) -> str:
+        """The executor id, generated when not configured."""
+        return self.executor_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return ENV_PREFIX + field.upper()

@@ -1,0 +1,103 @@
+"""ballista-flight's exceptions, and their translation at the Flight boundary.
+
+    BallistaFlightError
+     ├── PlanningError          the SQL or plan cannot be run (bad SQL, unknown table)
+     ├── TicketError            a ticket is malformed, forged, expired, or for a finished job
+     ├── ShuffleError           shuffle data is missing or could not be fetched
+     ├── ExecutorUnavailable    no executor can run the work, or one cannot be reached
+     └── TaskFailed             a task failed on an executor
+
+Every RPC handler is wrapped by ``flight_errors`` so a client always gets a
+``FlightError`` subclass with a one-line message, never a Python traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pyarrow as pa
+from pyarrow import flight
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = logging.getLogger("ballista_flight.errors")
+
+MAX_MESSAGE = 2000
+
+
+class BallistaFlightError(Exception):
+    """Base class of ballista-flight's errors."""
+
+
+class PlanningError(BallistaFlightError):
+    """The statement cannot be planned: bad SQL, unknown table or column."""
+
+
+class TicketError(BallistaFlightError):
+    """A ticket is malformed, forged, expired, or refers to a finished job."""
+
+
+class ShuffleError(BallistaFlightError):
+    """Shuffle data is missing or could not be fetched."""
+
+
+class ExecutorUnavailable(BallistaFlightError):
+    """No executor can run the work, or one could not be reached."""
+
+
+class TaskFailed(BallistaFlightError):
+    """A task failed on an executor."""
+
+
+def one_line(exc: BaseException | str) -> str:
+    """A single-line, bounded message for ``exc``."""
+    text = exc if isinstance(exc, str) else str(exc) or type(exc).__name__
+    text = " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+def datafusion_message(exc: BaseException) -> str:
+    """DataFusion errors arrive as plain ``Exception``; keep their text, minus noise."""
+    text = one_line(exc)
+    for prefix in ("DataFusion error: ", "Execution error: "):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return text
+
+
+def to_flight_error(exc: BaseException) -> flight.FlightError:
+    """The FlightError a client should see for ``exc``."""
+    if isinstance(exc, flight.FlightError):
+        return exc
+    message = one_line(exc)
+    if isinstance(exc, ExecutorUnavailable):
+        return flight.FlightUnavailableError(message)
+    if isinstance(exc, TicketError):
+        return flight.FlightUnauthorizedError(message)
+    if isinstance(exc, BallistaFlightError):
+        return flight.FlightServerError(message)
+    if isinstance(exc, (pa.ArrowInvalid, ValueError, KeyError, TypeError)):
+        return flight.FlightServerError(f"invalid request: {message}")
+    log.exception("internal error", exc_info=exc)
+    return flight.FlightInternalError(f"internal error: {type(exc).__name__}: {message}")
+
+
+F = TypeVar("F", bound="Callable[..., Any]")
+
+
+def flight_errors(method: F) -> F:
+    """Wrap an RPC handler so every failure leaves as a one-line FlightError."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except flight.FlightError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the boundary translates everything
+            raise to_flight_error(exc) from None
+
+    return wrapper  # type: ignore[return-value]

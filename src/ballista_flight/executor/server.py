@@ -1,0 +1,301 @@
+"""The executor: a Flight server that runs tasks and serves shuffle partitions.
+
+DoGet of a task ticket runs the task (the scheduler waits on that call for a
+map task's status; a client reading a final-stage endpoint gets the rows).
+DoGet of a fetch ticket streams one shuffle partition. Membership (register,
+heartbeat) and the TTL sweep of forgotten jobs run in a background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from pyarrow import flight
+
+from ballista_flight._version import DATAFUSION_VERSION, __version__
+from ballista_flight.errors import ExecutorUnavailable, ShuffleError, TicketError, flight_errors
+from ballista_flight.executor.task import run_result_task, run_shuffle_task
+from ballista_flight.proto import ballista_flight_pb2 as pb
+from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
+from ballista_flight.tickets import sign, verify
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ballista_flight.config import ExecutorConfig
+
+log = logging.getLogger("ballista_flight.executor")
+
+STATUS_SCHEMA = pa.schema([pa.field("task_status", pa.binary())])
+FETCH_TICKET_TTL_S = 600.0
+CALL_TIMEOUT_S = 10.0
+
+
+class ClientPool:
+    """One Flight client per peer URI, shared by threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, flight.FlightClient] = {}
+
+    def get(self, uri: str) -> flight.FlightClient:
+        """The client for ``uri``, connecting lazily."""
+        with self._lock:
+            client = self._clients.get(uri)
+            if client is None:
+                client = flight.FlightClient(uri)
+                self._clients[uri] = client
+            return client
+
+    def drop(self, uri: str) -> None:
+        """Forget a client whose peer failed."""
+        with self._lock:
+            client = self._clients.pop(uri, None)
+        if client is not None:
+            client.close()
+
+    def close(self) -> None:
+        """Close every client."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+
+class ExecutorServer(flight.FlightServerBase):
+    """Runs tasks with DataFusion and serves their shuffle output over Flight."""
+
+    def __init__(self, config: ExecutorConfig) -> None:
+        self.config = config
+        self.executor_id = config.resolved_id()
+        super().__init__(f"grpc://{config.host}:{config.port}")
+        self.uri = f"grpc://{config.advertise_host or config.host}:{self.port}"
+        work_dir = config.work_dir / self.executor_id
+        limit = config.memory_limit if config.shuffle.value == "memory" else 0
+        self.store = ShuffleStore(work_dir, limit)
+        self._secret: bytes | None = None
+        self._registered = threading.Event()
+        self._stopping = threading.Event()
+        self._slots = threading.BoundedSemaphore(config.slots)
+        self._running = 0
+        self._running_lock = threading.Lock()
+        self._peers = ClientPool()
+        self._fetch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch")
+        self._membership = threading.Thread(target=self._membership_loop, daemon=True)
+        self.tasks_run = 0
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> None:
+        """Register with the scheduler and keep heartbeating in the background."""
+        self._membership.start()
+
+    def wait_registered(self, timeout: float) -> bool:
+        """Block until the scheduler accepted this executor."""
+        return self._registered.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop serving and drop all shuffle data."""
+        self._stopping.set()
+        self.shutdown()
+        self._fetch_pool.shutdown(wait=False, cancel_futures=True)
+        self._peers.close()
+        self.store.close()
+
+    def _membership_loop(self) -> None:
+        scheduler = flight.FlightClient(self.config.scheduler)
+        options = flight.FlightCallOptions(timeout=CALL_TIMEOUT_S)
+        interval = self.config.heartbeat_interval_s
+        while not self._stopping.is_set():
+            try:
+                if not self._registered.is_set():
+                    self._register(scheduler, options)
+                else:
+                    self._heartbeat(scheduler, options)
+            except flight.FlightUnauthorizedError as exc:
+                log.error("scheduler refused this executor: %s", exc)
+                self._stopping.set()
+                self.shutdown()
+                return
+            except Exception as exc:  # noqa: BLE001 - keep trying until the scheduler is back
+                log.warning("scheduler %s unreachable: %s", self.config.scheduler, exc)
+                self._registered.clear()
+            self.store.expire(self.config.job_ttl_s)
+            self._stopping.wait(interval if self._registered.is_set() else min(interval, 0.5))
+        scheduler.close()
+
+    def _register(self, scheduler: flight.FlightClient, options: flight.FlightCallOptions) -> None:
+        reg = pb.ExecutorRegistration(
+            executor_id=self.executor_id,
+            uri=self.uri,
+            slots=self.config.slots,
+            datafusion_version=DATAFUSION_VERSION,
+            ballista_flight_version=__version__,
+            shuffle_mode=self.config.shuffle.value,
+        )
+        results = list(scheduler.do_action(("register_executor", reg.SerializeToString()), options))
+        response = pb.RegistrationResponse()
+        response.ParseFromString(results[0].body.to_pybytes())
+        self._secret = response.cluster_secret
+        self._registered.set()
+        log.info("executor %s registered at %s as %s", self.executor_id, self.config.scheduler, self.uri)
+
+    def _heartbeat(self, scheduler: flight.FlightClient, options: flight.FlightCallOptions) -> None:
+        with self._running_lock:
+            running = self._running
+        beat = pb.Heartbeat(
+            executor_id=self.executor_id,
+            running_tasks=running,
+            shuffle_bytes=self.store.memory_bytes + self.store.disk_bytes,
+        )
+        results = list(scheduler.do_action(("heartbeat", beat.SerializeToString()), options))
+        response = pb.HeartbeatResponse()
+        response.ParseFromString(results[0].body.to_pybytes())
+        if not response.known:
+            self._registered.clear()
+
+    # -- tickets ---------------------------------------------------------------
+    def _verify(self, raw: bytes) -> pb.Ticket:
+        if self._secret is None:
+            msg = "executor is not registered with a scheduler yet"
+            raise ExecutorUnavailable(msg)
+        return verify(raw, self._secret)
+
+    def _fetch(
+        self, loc: pb.MapOutputLocation, job_id: str, stage_id: int, map_partition: int, bucket: int
+    ) -> tuple[pa.Schema, list[pa.RecordBatch], int]:
+        key = PartitionKey(job_id, stage_id, map_partition, bucket)
+        if loc.executor_id == self.executor_id:
+            schema, batches = self.store.batches(key)
+            return schema, batches, 0
+        assert self._secret is not None
+        ticket = pb.Ticket(
+            fetch=pb.FetchTicket(
+                job_id=job_id, stage_id=stage_id, map_partition=map_partition, bucket=bucket
+            )
+        )
+        raw = sign(ticket, self._secret, FETCH_TICKET_TTL_S)
+        try:
+            reader = self._peers.get(loc.uri).do_get(flight.Ticket(raw))
+            table = reader.read_all()
+        except flight.FlightUnavailableError as exc:
+            self._peers.drop(loc.uri)
+            msg = f"executor {loc.executor_id} at {loc.uri} is unreachable: {exc}"
+            raise ShuffleError(msg) from exc
+        except flight.FlightError as exc:
+            msg = f"fetching shuffle data from executor {loc.executor_id} failed: {exc}"
+            raise ShuffleError(msg) from exc
+        return table.schema, table.to_batches(), table.nbytes
+
+    # -- RPCs -------------------------------------------------------------------
+    @flight_errors
+    def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
+        parsed = self._verify(ticket.ticket)
+        kind = parsed.WhichOneof("kind")
+        if kind == "fetch":
+            f = parsed.fetch
+            if self.store.is_released(f.job_id):
+                msg = f"job {f.job_id} has finished; its results were already fetched or dropped"
+                raise TicketError(msg)
+            reader = self.store.read(PartitionKey(f.job_id, f.stage_id, f.map_partition, f.bucket))
+            return flight.RecordBatchStream(reader)
+        if kind == "task":
+            task = parsed.task
+            if self.store.is_released(task.job_id):
+                msg = f"job {task.job_id} has finished; its results were already fetched or dropped"
+                raise TicketError(msg)
+            if task.output == pb.OUTPUT_RESULT:
+                return self._result_stream(task)
+            status = self._run_shuffle(task)
+            table = pa.table({"task_status": [status.SerializeToString()]}, schema=STATUS_SCHEMA)
+            return flight.RecordBatchStream(table)
+        msg = f"ticket of kind {kind!r} is not served by executors"
+        raise TicketError(msg)
+
+    def _run_shuffle(self, task: pb.TaskTicket) -> pb.TaskStatus:
+        with self._slots:
+            with self._running_lock:
+                self._running += 1
+            try:
+                status = run_shuffle_task(
+                    task, self._fetch, self._fetch_pool, self.store, self.executor_id
+                )
+            finally:
+                with self._running_lock:
+                    self._running -= 1
+                    self.tasks_run += 1
+        return status
+
+    def _result_stream(self, task: pb.TaskTicket) -> flight.FlightDataStream:
+        schema, batches = run_result_task(task, self._fetch, self._fetch_pool)
+
+        def generate() -> Iterator[pa.RecordBatch]:
+            rows = 0
+            try:
+                for batch in batches:
+                    rows += batch.num_rows
+                    yield batch
+            except Exception as exc:
+                raise _as_flight(exc) from None
+            self._report_result_done(task, rows)
+
+        return flight.GeneratorStream(schema, generate())
+
+    def _report_result_done(self, task: pb.TaskTicket, rows: int) -> None:
+        status = pb.TaskStatus(
+            job_id=task.job_id,
+            stage_id=task.stage_id,
+            partition=task.partition,
+            executor_id=self.executor_id,
+            rows=rows,
+        )
+        with self._running_lock:
+            self.tasks_run += 1
+        try:
+            client = self._peers.get(task.scheduler_uri)
+            options = flight.FlightCallOptions(timeout=CALL_TIMEOUT_S)
+            list(client.do_action(("result_done", status.SerializeToString()), options))
+        except flight.FlightError as exc:
+            log.warning("could not report result of job %s: %s", task.job_id, exc)
+
+    @flight_errors
+    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> Iterator[bytes]:
+        body = action.body.to_pybytes() if action.body is not None else b""
+        if action.type == "release_job":
+            release = pb.ReleaseJob()
+            release.ParseFromString(body)
+            freed = self.store.release_job(release.job_id)
+            return iter([str(freed).encode()])
+        if action.type == "stats":
+            return iter([self._stats().encode()])
+        msg = f"unknown action {action.type!r}"
+        raise KeyError(msg)
+
+    def _stats(self) -> str:
+        import json
+
+        return json.dumps(
+            {
+                "executor_id": self.executor_id,
+                "tasks_run": self.tasks_run,
+                "memory_bytes": self.store.memory_bytes,
+                "disk_bytes": self.store.disk_bytes,
+                "spilled_bytes": self.store.spilled_bytes,
+                "jobs": self.store.jobs(),
+            }
+        )
+
+    def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        return [
+            ("release_job", "Drop a job's shuffle data (scheduler only)."),
+            ("stats", "JSON counters of this executor."),
+        ]
+
+
+def _as_flight(exc: BaseException) -> Any:
+    from ballista_flight.errors import to_flight_error
+
+    return to_flight_error(exc)

@@ -1,0 +1,230 @@
+"""Cutting a physical plan into stages at its exchanges.
+
+An *exchange* is where DataFusion moves rows between partitions:
+
+* ``RepartitionExec`` (hash or round robin): its input becomes a map stage
+  whose tasks hash-partition their output into ``N`` shuffle buckets; in the
+  parent the whole ``RepartitionExec`` becomes a shuffle read of ``N``
+  partitions.
+* ``CoalescePartitionsExec`` / ``SortPreservingMergeExec`` over more than one
+  partition: the input becomes a stage whose task ``k`` keeps its output as one
+  bucket; the merge stays in the parent, reading ``K`` partitions.
+
+In the parent stage's plan each exchange is replaced by a *placeholder* (a tiny,
+unique plan); an executor swaps the placeholder for an in-memory scan of the
+shuffle data before decoding.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ballista_flight.plan.protowire import replace_submessage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ballista_flight.plan.physical import PlanNode
+
+REPARTITION_OPS = frozenset({"RepartitionExec"})
+MERGE_OPS = frozenset({"CoalescePartitionsExec", "SortPreservingMergeExec"})
+
+
+class ExchangeKind(enum.Enum):
+    """How a stage's output reaches its consumer."""
+
+    REPARTITION = "repartition"
+    MERGE = "merge"
+    RESULT = "result"
+
+
+@dataclass
+class StageInput:
+    """An exchange read by a stage.
+
+    ``partitions`` is how many partitions the consumer sees: the bucket count
+    for a repartition, the producer's task count for a merge. ``original`` is
+    the exchange's own subtree, which the consumer can run in place of the
+    placeholder when the producer's output is empty and carries no schema.
+    """
+
+    stage_id: int
+    kind: ExchangeKind
+    partitions: int
+    placeholder: bytes
+    original: bytes
+    node: PlanNode | None = None
+
+
+@dataclass
+class Stage:
+    """A fragment run as ``partitions`` independent tasks."""
+
+    stage_id: int
+    plan: bytes
+    partitions: int
+    inputs: list[StageInput]
+    output: ExchangeKind
+    root: PlanNode
+    # For REPARTITION output: the RepartitionExec with its input replaced by
+    # ``output_placeholder``; each task splices its own output in there.
+    partitioner: bytes = b""
+    output_placeholder: bytes = b""
+    buckets: int = 1
+    # task partition -> input stage id -> input partitions that task reads
+    reads: list[dict[int, list[int]]] = field(default_factory=list)
+
+    @property
+    def consumers_see(self) -> int:
+        """Partitions the consumer of this stage's output sees."""
+        return self.buckets if self.output is ExchangeKind.REPARTITION else self.partitions
+
+
+
+
+def is_repartition(node: PlanNode) -> bool:
+    """Whether ``node`` moves rows between partitions by hashing or round robin."""
+    return node.name in REPARTITION_OPS
+
+
+def is_merge(node: PlanNode) -> bool:
+    """Whether ``node`` merges several partitions into one."""
+    return node.name in MERGE_OPS and len(node.children) == 1 and node.children[0].partitions > 1
+
+
+def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stage]:
+    """Cut ``root`` into stages; the last one is the final (result) stage.
+
+    ``placeholder(name)`` returns the unique plan bytes standing for a stage's
+    output in its consumer's plan. Stages are returned producers first.
+    """
+    stages: list[Stage] = []
+    boundaries: dict[int, int] = {}  # id(node) -> stage id of the input it stands for
+
+    def build(node: PlanNode) -> tuple[bytes, list[StageInput]]:
+        if is_repartition(node):
+            child = node.children[0]
+            out_ph = placeholder(f"out{len(stages)}")
+            stage = make_stage(child, ExchangeKind.REPARTITION)
+            stage.partitioner = replace_submessage(node.data, child.data, out_ph)
+            stage.output_placeholder = out_ph
+            stage.buckets = node.partitions
+            ph = placeholder(f"in{stage.stage_id}")
+            boundaries[id(node)] = stage.stage_id
+            return ph, [
+                StageInput(
+                    stage.stage_id, ExchangeKind.REPARTITION, node.partitions, ph, node.data, node
+                )
+            ]
+        if is_merge(node):
+            child = node.children[0]
+            stage = make_stage(child, ExchangeKind.MERGE)
+            ph = placeholder(f"in{stage.stage_id}")
+            boundaries[id(child)] = stage.stage_id
+            data = replace_submessage(node.data, child.data, ph)
+            return data, [
+                StageInput(stage.stage_id, ExchangeKind.MERGE, child.partitions, ph, child.data, child)
+            ]
+        data = node.data
+        inputs: list[StageInput] = []
+        for child in node.children:
+            child_data, child_inputs = build(child)
+            if child_data is not child.data:
+                data = replace_submessage(data, child.data, child_data)
+            inputs.extend(child_inputs)
+        return data, inputs
+
+    def make_stage(node: PlanNode, output: ExchangeKind) -> Stage:
+        data, inputs = build(node)
+        stage = Stage(len(stages), data, node.partitions, inputs, output, node)
+        stage.reads = [task_reads(node, p, boundaries) for p in range(node.partitions)]
+        stages.append(stage)
+        return stage
+
+    make_stage(root, ExchangeKind.RESULT)
+    return stages
+
+
+def task_reads(node: PlanNode, partition: int, boundaries: dict[int, int]) -> dict[int, list[int]]:
+    """Which partitions of each input stage task ``partition`` of ``node`` reads.
+
+    Operators that map partition ``p`` to partition ``p`` of their children are
+    followed precisely; unions map by offset; a single-partition child is read
+    at 0; anything else reads all of the child's partitions, which is always
+    correct, only wasteful.
+    """
+    found: dict[int, set[int]] = {}
+
+    def visit(n: PlanNode, p: int) -> None:
+        stage_id = boundaries.get(id(n))
+        if stage_id is not None:
+            found.setdefault(stage_id, set()).add(p)
+            return
+        if n.name == "UnionExec" and sum(c.partitions for c in n.children) == n.partitions:
+            offset = 0
+            for child in n.children:
+                if offset <= p < offset + child.partitions:
+                    visit(child, p - offset)
+                offset += child.partitions
+            return
+        for child in n.children:
+            if child.partitions == n.partitions:
+                visit(child, p)
+            elif child.partitions == 1:
+                visit(child, 0)
+            else:
+                for q in range(child.partitions):
+                    visit(child, q)
+
+    visit(node, partition)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def render(stages: list[Stage]) -> str:
+    """Text of the distributed plan: each stage's operators, with shuffle reads at its leaves."""
+    lines: list[str] = []
+    for stage in reversed(stages):
+        if stage.output is ExchangeKind.REPARTITION:
+            out = f"writes {stage.buckets} shuffle partitions"
+        elif stage.output is ExchangeKind.MERGE:
+            out = "writes 1 shuffle partition per task"
+        else:
+            out = "streams the result"
+        tasks = "task" if stage.partitions == 1 else "tasks"
+        lines.append(f"Stage {stage.stage_id}: {stage.partitions} {tasks}, {out}")
+        reads = {id(i.node): i for i in stage.inputs}
+
+        def visit(node: PlanNode, depth: int, reads: dict[int, StageInput] = reads) -> None:
+            pad = "  " * depth
+            inp = reads.get(id(node))
+            if inp is not None:
+                how = (
+                    f"partitioning={node.detail.split('partitioning=', 1)[-1].split(', input_', 1)[0]}"
+                    if inp.kind is ExchangeKind.REPARTITION
+                    else "one partition per task"
+                )
+                lines.append(
+                    f"{pad}ShuffleReadExec: stage={inp.stage_id}, partitions={inp.partitions}, {how}"
+                )
+                return
+            lines.append(pad + node.detail)
+            for child in node.children:
+                visit(child, depth + 1)
+
+        visit(stage.root, 1)
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_dot(stages: list[Stage]) -> str:
+    """The stage graph in Graphviz DOT."""
+    lines = ["digraph stages {", "  rankdir=BT;"]
+    for stage in stages:
+        label = f"Stage {stage.stage_id}\\n{stage.partitions} tasks\\n{stage.root.name}"
+        lines.append(f'  s{stage.stage_id} [shape=box, label="{label}"];')
+        for inp in stage.inputs:
+            lines.append(f'  s{inp.stage_id} -> s{stage.stage_id} [label="{inp.kind.value}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,476 @@
+"""Jobs: planning a statement, running its stages on the executors, tracking results.
+
+A query becomes a DataFusion physical plan, cut into stages. Map stages run as
+soon as their inputs are complete, each task on an executor slot. When only the
+final stage is left, the client gets one endpoint per final partition; fetching
+an endpoint runs that task on its executor and streams the rows. When every
+endpoint was read (or the result TTL passed) the executors drop the job's
+shuffle data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from pyarrow import flight
+
+from ballista_flight.errors import (
+    ExecutorUnavailable,
+    PlanningError,
+    TaskFailed,
+    TicketError,
+    datafusion_message,
+)
+from ballista_flight.executor.server import ClientPool
+from ballista_flight.plan.physical import snapshot
+from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context, placeholder
+from ballista_flight.plan.stages import ExchangeKind, Stage, cut_stages, render, to_dot
+from ballista_flight.proto import ballista_flight_pb2 as pb
+from ballista_flight.scheduler.statements import (
+    MAX_SQL_BYTES,
+    StatementKind,
+    classify,
+    explain_options,
+)
+from ballista_flight.tickets import sign
+
+if TYPE_CHECKING:
+    from datafusion import DataFrame, SessionContext
+
+    from ballista_flight.config import SchedulerConfig
+    from ballista_flight.scheduler.cluster import Cluster, ExecutorInfo
+
+log = logging.getLogger("ballista_flight.scheduler")
+
+_KIND_TO_PB = {
+    ExchangeKind.REPARTITION: pb.OUTPUT_REPARTITION,
+    ExchangeKind.MERGE: pb.OUTPUT_MERGE,
+    ExchangeKind.RESULT: pb.OUTPUT_RESULT,
+}
+CALL_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Job:
+    """One statement's execution state."""
+
+    job_id: str
+    sql: str
+    state: int = pb.JOB_QUEUED
+    created: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    error: str = ""
+    stages: list[Stage] = field(default_factory=list)
+    outputs: dict[int, list[pb.MapOutputLocation]] = field(default_factory=dict)
+    schemas: dict[int, bytes] = field(default_factory=dict)
+    tasks_done: dict[int, int] = field(default_factory=dict)
+    final_pending: set[int] = field(default_factory=set)
+    executors_used: set[str] = field(default_factory=set)
+    local_result: pa.Table | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def status(self) -> pb.JobStatus:
+        """The job as a protobuf message."""
+        end = self.finished or time.monotonic()
+        return pb.JobStatus(
+            job_id=self.job_id,
+            state=self.state,  # type: ignore[arg-type]
+            sql=self.sql,
+            error=self.error,
+            elapsed_s=end - self.created,
+            stages=[
+                pb.StageStatus(
+                    stage_id=s.stage_id,
+                    tasks=s.partitions,
+                    tasks_done=self.tasks_done.get(s.stage_id, 0),
+                    output=s.output.value,
+                )
+                for s in self.stages
+            ],
+        )
+
+
+@dataclass
+class Endpoint:
+    """A piece of a result: a signed ticket, and where to fetch it (None: the scheduler)."""
+
+    ticket: bytes
+    location: str | None
+
+
+@dataclass
+class Submitted:
+    """What GetFlightInfo answers with."""
+
+    job_id: str
+    schema: pa.Schema
+    endpoints: list[Endpoint]
+    ordered: bool
+
+
+class JobManager:
+    """Plans statements and runs their jobs on the cluster."""
+
+    def __init__(self, config: SchedulerConfig, cluster: Cluster, secret: bytes, uri: str) -> None:
+        self.config = config
+        self.cluster = cluster
+        self.secret = secret
+        self.uri = uri
+        self._ctx = make_context(2)
+        self._ctx_lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._jobs_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=256, thread_name_prefix="task")
+        self._release_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="release")
+        self._clients = ClientPool()
+        self._rr = itertools.count()
+        self._settings: dict[str, str] = {}
+
+    # -- entry point -----------------------------------------------------------
+    def submit(self, sql: str) -> Submitted:
+        """Run ``sql`` up to its final stage; return the result's schema and endpoints."""
+        if len(sql.encode()) > MAX_SQL_BYTES:
+            msg = f"SQL text is {len(sql.encode())} bytes; the limit is {MAX_SQL_BYTES}"
+            raise PlanningError(msg)
+        if not sql.strip():
+            msg = "empty SQL statement"
+            raise PlanningError(msg)
+        job = Job(job_id=uuid.uuid4().hex[:16], sql=sql)
+        with self._jobs_lock:
+            self._jobs[job.job_id] = job
+        try:
+            return self._submit(job)
+        except BaseException as exc:
+            self._fail(job, exc)
+            raise
+
+    def _submit(self, job: Job) -> Submitted:
+        kind, text = classify(job.sql)
+        if kind is StatementKind.EXPLAIN:
+            return self._explain(job, text)
+        if kind is StatementKind.CATALOG:
+            df = self._plan_sql(job.sql)
+            return self._local(job, df.to_arrow_table())
+        df = self._plan_sql(text)
+        if kind is StatementKind.LOCAL:
+            return self._local(job, self._collect_locally(df))
+        stages = self._stages(df)
+        if stages is None:  # the plan reads something only the scheduler has
+            return self._local(job, self._collect_locally(df))
+        job.stages = stages
+        return self._run(job, df.schema())
+
+    # -- planning ----------------------------------------------------------------
+    def _target_partitions(self) -> int:
+        if self.config.shuffle_partitions > 0:
+            return self.config.shuffle_partitions
+        return max(2, self.cluster.total_slots())
+
+    def _plan_sql(self, sql: str) -> DataFrame:
+        with self._ctx_lock:
+            target = self._settings.get("datafusion.execution.target_partitions")
+            want = target or str(self._target_partitions())
+            try:
+                self._ctx.sql(f"SET datafusion.execution.target_partitions = {want}")
+                df = self._ctx.sql(sql)
+            except Exception as exc:
+                raise PlanningError(datafusion_message(exc)) from exc
+            self._remember_settings(sql)
+            return df
+
+    def _remember_settings(self, sql: str) -> None:
+        kind, _ = classify(sql)
+        if kind is not StatementKind.CATALOG:
+            return
+        words = sql.strip().rstrip(";").split(None, 1)
+        if words and words[0].lower() == "set" and len(words) > 1 and "=" in words[1]:
+            key, value = (part.strip().strip("'\"") for part in words[1].split("=", 1))
+            key = key.lower()
+            if key in REQUIRED_SETTINGS:
+                return
+            self._settings[key] = value
+
+    def _stages(self, df: DataFrame) -> list[Stage] | None:
+        try:
+            plan = df.execution_plan()
+        except Exception as exc:
+            raise PlanningError(datafusion_message(exc)) from exc
+        try:
+            root = snapshot(plan)
+        except Exception:  # noqa: BLE001 - e.g. information_schema scans cannot be serialized
+            log.debug("plan cannot be serialized; running it at the scheduler", exc_info=True)
+            return None
+        return cut_stages(root, placeholder)
+
+    def _collect_locally(self, df: DataFrame) -> pa.Table:
+        try:
+            return df.to_arrow_table()
+        except Exception as exc:
+            raise PlanningError(datafusion_message(exc)) from exc
+
+    def _explain(self, job: Job, rest: str) -> Submitted:
+        options, query = explain_options(rest)
+        if "analyze" in options:
+            msg = "EXPLAIN ANALYZE is not supported yet; use EXPLAIN for the distributed plan"
+            raise PlanningError(msg)
+        df = self._plan_sql(query)
+        stages = self._stages(df)
+        rows = [("logical_plan", df.optimized_logical_plan().display_indent())]
+        if stages is None:
+            rows.append(("physical_plan", df.execution_plan().display_indent()))
+        else:
+            rows.append(("distributed_plan", render(stages)))
+            rows.append(("distributed_plan_dot", to_dot(stages)))
+        table = pa.table(
+            {"plan_type": [r[0] for r in rows], "plan": [r[1] for r in rows]},
+        )
+        return self._local(job, table)
+
+    def _local(self, job: Job, table: pa.Table) -> Submitted:
+        job.local_result = table
+        job.state = pb.JOB_RESULTS_READY
+        ticket = sign(pb.Ticket(result=pb.ResultTicket(job_id=job.job_id)), self.secret, self.config.result_ttl_s)
+        return Submitted(job.job_id, table.schema, [Endpoint(ticket, None)], ordered=True)
+
+    # -- running -----------------------------------------------------------------
+    def _run(self, job: Job, schema: pa.Schema) -> Submitted:
+        self.cluster.wait_for_executors(self.config.executor_wait_s)
+        job.state = pb.JOB_RUNNING
+        job.settings = self._task_settings()
+        final = job.stages[-1]
+        self._run_map_stages(job)
+        executors = self.cluster.executors()
+        if not executors:
+            msg = "all executors were lost while the query ran"
+            raise ExecutorUnavailable(msg)
+        endpoints = []
+        result_schema = schema.serialize().to_pybytes()
+        job.final_pending = set(range(final.partitions))
+        for partition in range(final.partitions):
+            executor = executors[next(self._rr) % len(executors)]
+            task = self._task(job, final, partition)
+            task.result_schema = result_schema
+            ticket = sign(pb.Ticket(task=task), self.secret, self.config.result_ttl_s)
+            job.executors_used.add(executor.executor_id)
+            location = None if self.config.proxy_results else executor.uri
+            endpoints.append(Endpoint(ticket, location))
+        job.state = pb.JOB_RESULTS_READY
+        if not endpoints:
+            self._finish(job)
+        ordered = final.root.name == "SortPreservingMergeExec" or final.partitions <= 1
+        return Submitted(job.job_id, schema, endpoints, ordered=ordered)
+
+    def _task_settings(self) -> dict[str, str]:
+        settings = dict(self._settings)
+        settings["datafusion.execution.target_partitions"] = str(
+            self._settings.get("datafusion.execution.target_partitions") or self._target_partitions()
+        )
+        return settings
+
+    def _task(self, job: Job, stage: Stage, partition: int) -> pb.TaskTicket:
+        task = pb.TaskTicket(
+            job_id=job.job_id,
+            stage_id=stage.stage_id,
+            partition=partition,
+            plan=stage.plan,
+            output=_KIND_TO_PB[stage.output],  # type: ignore[arg-type]
+            partitioner=stage.partitioner,
+            output_placeholder=stage.output_placeholder,
+            buckets=stage.buckets,
+            settings=job.settings,
+            scheduler_uri=self.uri,
+        )
+        for inp in stage.inputs:
+            task.inputs.append(
+                pb.ShuffleInput(
+                    stage_id=inp.stage_id,
+                    kind=_KIND_TO_PB[inp.kind],  # type: ignore[arg-type]
+                    partitions=inp.partitions,
+                    placeholder=inp.placeholder,
+                    read_partitions=stage.reads[partition].get(inp.stage_id, []),
+                    locations=job.outputs[inp.stage_id],
+                    original=inp.original,
+                    schema=job.schemas.get(inp.stage_id, b""),
+                )
+            )
+        return task
+
+    def _run_map_stages(self, job: Job) -> None:
+        pending = {s.stage_id: s for s in job.stages[:-1]}
+        running: dict[Future[pb.TaskStatus], tuple[Stage, int]] = {}
+        remaining: dict[int, int] = {}
+        try:
+            while pending or running:
+                for stage_id, stage in list(pending.items()):
+                    if all(i.stage_id in job.outputs and remaining.get(i.stage_id) == 0 for i in stage.inputs):
+                        del pending[stage_id]
+                        remaining[stage_id] = stage.partitions
+                        job.outputs[stage_id] = [pb.MapOutputLocation() for _ in range(stage.partitions)]
+                        for partition in range(stage.partitions):
+                            future = self._pool.submit(self._run_task, job, stage, partition)
+                            running[future] = (stage, partition)
+                if not running:
+                    msg = "internal error: stages wait on each other"
+                    raise TaskFailed(msg)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    stage, partition = running.pop(future)
+                    status = future.result()
+                    job.outputs[stage.stage_id][partition].CopyFrom(
+                        pb.MapOutputLocation(
+                            map_partition=partition,
+                            executor_id=status.executor_id,
+                            uri=self._uri_of(status.executor_id),
+                            empty=status.empty,
+                        )
+                    )
+                    if status.schema and stage.stage_id not in job.schemas:
+                        job.schemas[stage.stage_id] = status.schema
+                    remaining[stage.stage_id] -= 1
+                    job.tasks_done[stage.stage_id] = job.tasks_done.get(stage.stage_id, 0) + 1
+        except BaseException:
+            job.cancelled.set()
+            for future in running:
+                future.cancel()
+            raise
+
+    def _uri_of(self, executor_id: str) -> str:
+        for info in self.cluster.executors():
+            if info.executor_id == executor_id:
+                return info.uri
+        msg = f"executor {executor_id} was lost"
+        raise ExecutorUnavailable(msg)
+
+    def _run_task(self, job: Job, stage: Stage, partition: int) -> pb.TaskStatus:
+        if job.cancelled.is_set():
+            msg = "job cancelled"
+            raise TaskFailed(msg)
+        info = self.cluster.acquire(self.config.executor_wait_s)
+        try:
+            if job.cancelled.is_set():
+                msg = "job cancelled"
+                raise TaskFailed(msg)
+            job.executors_used.add(info.executor_id)
+            task = self._task(job, stage, partition)
+            return self._call(info, job, task)
+        finally:
+            self.cluster.release(info)
+
+    def _call(self, info: ExecutorInfo, job: Job, task: pb.TaskTicket) -> pb.TaskStatus:
+        ticket = sign(pb.Ticket(task=task), self.secret, self.config.result_ttl_s)
+        where = f"stage {task.stage_id} task {task.partition} on executor {info.executor_id}"
+        try:
+            table = self._clients.get(info.uri).do_get(flight.Ticket(ticket)).read_all()
+        except flight.FlightUnavailableError as exc:
+            self._clients.drop(info.uri)
+            self.cluster.remove(info.executor_id)
+            msg = f"{where}: executor unreachable at {info.uri}"
+            raise ExecutorUnavailable(msg) from exc
+        except flight.FlightError as exc:
+            msg = f"{where} failed: {_flight_message(exc)}"
+            raise TaskFailed(msg) from exc
+        status = pb.TaskStatus()
+        status.ParseFromString(table.column(0)[0].as_py())
+        return status
+
+    # -- results -----------------------------------------------------------------
+    def local_result(self, job_id: str) -> pa.Table:
+        """The result computed at the scheduler for ``job_id`` (once)."""
+        with self._jobs_lock:
+            job = self._jobs.get(job_id)
+        if job is None or job.local_result is None:
+            msg = f"job {job_id} is unknown or has finished; its result was already fetched"
+            raise TicketError(msg)
+        table, job.local_result = job.local_result, None
+        self._finish(job)
+        return table
+
+    def result_done(self, status: pb.TaskStatus) -> None:
+        """An executor finished streaming one final partition."""
+        with self._jobs_lock:
+            job = self._jobs.get(status.job_id)
+        if job is None or job.state != pb.JOB_RESULTS_READY:
+            return
+        job.final_pending.discard(status.partition)
+        if not job.final_pending:
+            self._finish(job)
+
+    def check_ticket_job(self, job_id: str) -> None:
+        """Refuse a ticket whose job is over."""
+        with self._jobs_lock:
+            job = self._jobs.get(job_id)
+        if job is None or job.state in (pb.JOB_SUCCEEDED, pb.JOB_FAILED, pb.JOB_CANCELLED):
+            msg = f"job {job_id} is unknown or has finished"
+            raise TicketError(msg)
+
+    def _finish(self, job: Job) -> None:
+        if job.state == pb.JOB_SUCCEEDED:
+            return
+        job.state = pb.JOB_SUCCEEDED
+        job.finished = time.monotonic()
+        self._release(job)
+
+    def _fail(self, job: Job, exc: BaseException) -> None:
+        job.state = pb.JOB_FAILED
+        job.error = str(exc)
+        job.finished = time.monotonic()
+        job.cancelled.set()
+        log.info("job %s failed: %s", job.job_id, exc)
+        self._release(job)
+
+    def _release(self, job: Job) -> None:
+        job.local_result = None
+        executors = {e.executor_id: e.uri for e in self.cluster.executors()}
+        targets = [executors[e] for e in job.executors_used if e in executors]
+        for uri in targets:
+            self._release_pool.submit(self._release_on, uri, job.job_id)
+
+    def _release_on(self, uri: str, job_id: str) -> None:
+        body = pb.ReleaseJob(job_id=job_id).SerializeToString()
+        try:
+            options = flight.FlightCallOptions(timeout=CALL_TIMEOUT_S)
+            list(self._clients.get(uri).do_action(("release_job", body), options))
+        except flight.FlightError as exc:
+            log.warning("could not release job %s on %s: %s", job_id, uri, exc)
+
+    def expire(self) -> None:
+        """Drop results nobody fetched within the TTL, and old finished jobs."""
+        now = time.monotonic()
+        with self._jobs_lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            if job.state == pb.JOB_RESULTS_READY and now - job.created > self.config.result_ttl_s:
+                log.info("job %s: results not fetched within %.0fs; releasing", job.job_id, self.config.result_ttl_s)
+                self._finish(job)
+        with self._jobs_lock:
+            finished = sorted(
+                (j for j in self._jobs.values() if j.finished is not None), key=lambda j: j.finished or 0
+            )
+            for job in finished[: max(0, len(finished) - 1000)]:
+                del self._jobs[job.job_id]
+
+    def jobs(self) -> list[Job]:
+        """All tracked jobs."""
+        with self._jobs_lock:
+            return list(self._jobs.values())
+
+    def close(self) -> None:
+        """Stop worker threads."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._release_pool.shutdown(wait=True)
+        self._clients.close()
+
+
+def _flight_message(exc: flight.FlightError) -> str:
+    text = str(exc)
+    # Drop gRPC's trailing detail block; keep the server's message.
+    return text.split(". Detail:", 1)[0].split("\ngRPC client debug context", 1)[0].strip()

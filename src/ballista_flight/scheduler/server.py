@@ -1,0 +1,178 @@
+"""The scheduler: a Flight server that answers clients with the standard Flight flow.
+
+``GetFlightInfo(FlightDescriptor.for_command(<UTF-8 SQL>))`` plans and runs the
+statement up to its final stage and answers with endpoints; ``DoGet`` of an
+endpoint's ticket streams that piece. Executors register and heartbeat with
+``DoAction``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from typing import TYPE_CHECKING
+
+from pyarrow import flight
+
+from ballista_flight.errors import PlanningError, TicketError, flight_errors
+from ballista_flight.proto import ballista_flight_pb2 as pb
+from ballista_flight.scheduler.cluster import Cluster
+from ballista_flight.scheduler.jobs import JobManager, Submitted
+from ballista_flight.tickets import verify
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ballista_flight.config import SchedulerConfig
+
+log = logging.getLogger("ballista_flight.scheduler")
+
+
+def _sql_of(descriptor: flight.FlightDescriptor) -> str:
+    if descriptor.descriptor_type != flight.DescriptorType.CMD:
+        msg = "expected a command descriptor holding UTF-8 SQL (FlightDescriptor.for_command)"
+        raise PlanningError(msg)
+    try:
+        return descriptor.command.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = "the command is not UTF-8 SQL text"
+        raise PlanningError(msg) from exc
+
+
+class SchedulerServer(flight.FlightServerBase):
+    """Plans queries, schedules their tasks and hands clients the result endpoints."""
+
+    def __init__(self, config: SchedulerConfig) -> None:
+        self.config = config
+        super().__init__(f"grpc://{config.host}:{config.port}")
+        self.uri = f"grpc://{config.advertise_host or config.host}:{self.port}"
+        secret = config.cluster_secret.encode() if config.cluster_secret else secrets.token_bytes(32)
+        self.cluster = Cluster(config.heartbeat_timeout_s)
+        self.jobs = JobManager(config, self.cluster, secret, self.uri)
+        self._secret = secret
+        self._stopping = threading.Event()
+        self._proxy = flight.FlightClient  # clients for proxied results are made per call
+        self._sweeper = threading.Thread(target=self._sweep, daemon=True, name="sweeper")
+        self._sweeper.start()
+
+    def _sweep(self) -> None:
+        while not self._stopping.wait(1.0):
+            try:
+                self.cluster.reap()
+                self.jobs.expire()
+            except Exception:
+                log.exception("sweeper failed")
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._stopping.set()
+        self.shutdown()
+        self.jobs.close()
+
+    # -- client flow -----------------------------------------------------------
+    def _flight_info(self, descriptor: flight.FlightDescriptor, submitted: Submitted) -> flight.FlightInfo:
+        endpoints = [
+            flight.FlightEndpoint(e.ticket, [e.location] if e.location else [])
+            for e in submitted.endpoints
+        ]
+        return flight.FlightInfo(
+            submitted.schema,
+            descriptor,
+            endpoints,
+            total_records=-1,
+            total_bytes=-1,
+            ordered=submitted.ordered,
+            app_metadata=submitted.job_id.encode(),
+        )
+
+    @flight_errors
+    def get_flight_info(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.FlightInfo:
+        submitted = self.jobs.submit(_sql_of(descriptor))
+        return self._flight_info(descriptor, submitted)
+
+    @flight_errors
+    def get_schema(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.SchemaResult:
+        from ballista_flight.scheduler.statements import StatementKind, classify
+
+        sql = _sql_of(descriptor)
+        kind, text = classify(sql)
+        if kind is not StatementKind.QUERY:
+            msg = "GetSchema answers queries only"
+            raise PlanningError(msg)
+        return flight.SchemaResult(self.jobs._plan_sql(text).schema())  # noqa: SLF001
+
+    @flight_errors
+    def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
+        parsed = verify(ticket.ticket, self._secret)
+        kind = parsed.WhichOneof("kind")
+        if kind == "result":
+            return flight.RecordBatchStream(self.jobs.local_result(parsed.result.job_id))
+        if kind == "task" and parsed.task.output == pb.OUTPUT_RESULT:
+            self.jobs.check_ticket_job(parsed.task.job_id)
+            return self._proxy_result(ticket, parsed.task)
+        msg = f"ticket of kind {kind!r} is not served by the scheduler"
+        raise TicketError(msg)
+
+    def _proxy_result(self, ticket: flight.Ticket, task: pb.TaskTicket) -> flight.FlightDataStream:
+        """Run a final-stage task on an executor and relay its rows."""
+        info = self.cluster.acquire(self.config.executor_wait_s)
+        self.cluster.release(info)
+        client = flight.FlightClient(info.uri)
+        reader = client.do_get(ticket)
+        return flight.RecordBatchStream(reader.to_reader())
+
+    @flight_errors
+    def list_flights(self, context: flight.ServerCallContext, criteria: bytes) -> Iterator[flight.FlightInfo]:
+        return iter([])
+
+    # -- actions ---------------------------------------------------------------
+    @flight_errors
+    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> Iterator[bytes]:
+        body = action.body.to_pybytes() if action.body is not None else b""
+        if action.type == "register_executor":
+            reg = pb.ExecutorRegistration()
+            reg.ParseFromString(body)
+            self.cluster.register(reg)
+            response = pb.RegistrationResponse(
+                cluster_secret=self._secret, heartbeat_interval_ms=2000
+            )
+            return iter([response.SerializeToString()])
+        if action.type == "heartbeat":
+            beat = pb.Heartbeat()
+            beat.ParseFromString(body)
+            known = self.cluster.heartbeat(beat)
+            return iter([pb.HeartbeatResponse(known=known).SerializeToString()])
+        if action.type == "result_done":
+            status = pb.TaskStatus()
+            status.ParseFromString(body)
+            self.jobs.result_done(status)
+            return iter([b""])
+        if action.type == "list_executors":
+            executors = [
+                {"executor_id": e.executor_id, "uri": e.uri, "slots": e.slots, "free": e.free,
+                 "tasks_done": e.tasks_done, "shuffle": e.shuffle_mode}
+                for e in self.cluster.executors()
+            ]  # fmt: skip
+            return iter([json.dumps(executors).encode()])
+        if action.type == "list_jobs":
+            from google.protobuf.json_format import MessageToDict
+
+            jobs = [MessageToDict(j.status()) for j in self.jobs.jobs()]
+            return iter([json.dumps(jobs).encode()])
+        msg = f"unknown action {action.type!r}"
+        raise KeyError(msg)
+
+    def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        return [
+            ("register_executor", "An executor joins the cluster (executors only)."),
+            ("heartbeat", "An executor is alive (executors only)."),
+            ("result_done", "An executor finished streaming a result partition."),
+            ("list_executors", "JSON list of registered executors."),
+            ("list_jobs", "JSON list of recent jobs and their states."),
+        ]

@@ -1,0 +1,140 @@
+"""An embedded cluster: one scheduler and N executor processes on loopback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pyarrow import flight
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+log = logging.getLogger("ballista_flight.standalone")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class StandaloneCluster:
+    """Starts and stops a scheduler and executors as child processes."""
+
+    def __init__(
+        self,
+        executors: int = 2,
+        port: int = 0,
+        shuffle: str = "memory",
+        slots: int | None = None,
+        memory_limit: str | None = None,
+        work_dir: Path | None = None,
+        extra_scheduler_args: list[str] | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        self.n_executors = executors
+        self.port = port or _free_port()
+        self.shuffle = shuffle
+        self.slots = slots
+        self.memory_limit = memory_limit
+        self._own_dir = work_dir is None
+        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="ballista-flight-"))
+        self.extra_scheduler_args = extra_scheduler_args or []
+        self.log_level = log_level
+        self.scheduler: subprocess.Popen[bytes] | None = None
+        self.executors: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def uri(self) -> str:
+        """Where clients connect."""
+        return f"grpc://127.0.0.1:{self.port}"
+
+    def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "ballista_flight", "--log-level", self.log_level, *args]
+        env = dict(os.environ)
+        return subprocess.Popen(cmd, env=env, start_new_session=True)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start every process and wait until all executors registered."""
+        self.scheduler = self._spawn(
+            ["scheduler", "--host", "127.0.0.1", "--port", str(self.port), *self.extra_scheduler_args]
+        )
+        for i in range(self.n_executors):
+            args = [
+                "executor", "--scheduler", self.uri, "--host", "127.0.0.1", "--port", "0",
+                "--shuffle", self.shuffle, "--work-dir", str(self.work_dir),
+                "--executor-id", f"executor-{i}",
+            ]  # fmt: skip
+            if self.slots:
+                args += ["--slots", str(self.slots)]
+            if self.memory_limit:
+                args += ["--memory-limit", self.memory_limit]
+            self.executors.append(self._spawn(args))
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the scheduler lists all executors."""
+        deadline = time.monotonic() + timeout
+        client = flight.FlightClient(self.uri)
+        try:
+            while time.monotonic() < deadline:
+                self._check_alive()
+                try:
+                    body = next(iter(client.do_action("list_executors"))).body.to_pybytes()
+                    import json
+
+                    if len(json.loads(body)) >= self.n_executors:
+                        return
+                except flight.FlightError:
+                    pass
+                time.sleep(0.1)
+        finally:
+            client.close()
+        self.stop()
+        msg = f"cluster did not become ready within {timeout:.0f}s"
+        raise TimeoutError(msg)
+
+    def _check_alive(self) -> None:
+        for proc in [self.scheduler, *self.executors]:
+            if proc is not None and proc.poll() is not None:
+                self.stop()
+                msg = f"cluster process exited early with code {proc.returncode}: {proc.args}"
+                raise RuntimeError(msg)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop executors then the scheduler; remove shuffle files."""
+        procs = [p for p in [*self.executors, self.scheduler] if p is not None]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.executors = []
+        self.scheduler = None
+        if self._own_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> StandaloneCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
