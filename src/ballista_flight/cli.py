@@ -8,6 +8,7 @@ environment), the command builds the config once and hands it to the server.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -37,14 +38,14 @@ def _add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) ->
         env = env_name(name)
         default = os.environ.get(env)
         help_text = f"{field.description} [env {env}; default {field.default!s}]"
-        if field.annotation is bool or field.annotation == "bool":
+        if field.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             choices = None
             if isinstance(field.default, Enum):
                 choices = [m.value for m in type(field.default)]
             parser.add_argument(flag, default=default, choices=choices, help=help_text, metavar=name.upper())
-        if default is not None and (field.annotation is bool or field.annotation == "bool"):
+        if default is not None and (field.annotation is bool):
             parser.set_defaults(**{name: default.lower() in {"1", "true", "yes", "on"}})
 
 
@@ -77,7 +78,7 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
     config: SchedulerConfig = _build(SchedulerConfig, args)
     server = SchedulerServer(config)
     log.info("scheduler listening on %s (datafusion %s)", server.uri, DATAFUSION_VERSION)
-    print(f"ballista-flight scheduler ready at {server.uri}", flush=True)  # noqa: T201
+    print(f"ballista-flight scheduler ready at {server.uri}", flush=True)
     _wait_for_signal()
     server.stop()
     return 0
@@ -107,7 +108,7 @@ def _cmd_standalone(args: argparse.Namespace) -> int:
         log_level=args.log_level,
     )
     cluster.start()
-    print(f"ballista-flight cluster ready at {cluster.uri} ({args.executors} executors)", flush=True)  # noqa: T201
+    print(f"ballista-flight cluster ready at {cluster.uri} ({args.executors} executors)", flush=True)
     try:
         _wait_for_signal()
     finally:
@@ -126,7 +127,10 @@ def format_table(table: pa.Table, max_rows: int = 200) -> str:
     out += ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
     out.append(line)
     more = table.num_rows - len(shown)
-    out.append(f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}" + (f" ({more} not shown)" if more > 0 else ""))
+    out.append(
+        f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}"
+        + (f" ({more} not shown)" if more > 0 else "")
+    )
     return "\n".join(out)
 
 
@@ -138,15 +142,17 @@ def _run_statement(ctx: Any, sql: str) -> bool:
         table = ctx.execute(sql)
     except flight.FlightError as exc:
         message = str(exc).split(". Detail:", 1)[0].split("\ngRPC client debug context", 1)[0]
-        print(f"Error: {message}", file=sys.stderr)  # noqa: T201
+        print(f"Error: {message}", file=sys.stderr)
         return False
     elapsed = time.perf_counter() - started
     if table.column_names == ["plan_type", "plan"]:
-        for kind, plan in zip(table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True):
-            print(f"{kind}:\n{plan}")  # noqa: T201
+        for kind, plan in zip(
+            table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True
+        ):
+            print(f"{kind}:\n{plan}")
     elif table.num_columns:
-        print(format_table(table))  # noqa: T201
-    print(f"({elapsed:.3f}s)")  # noqa: T201
+        print(format_table(table))
+    print(f"({elapsed:.3f}s)")
     return True
 
 
@@ -176,8 +182,11 @@ def split_statements(text: str) -> list[str]:
             current.append(ch)
         i += 1
     statements.append("".join(current))
-    return [s.strip() for s in statements if s.strip() and not all(
-        line.strip().startswith("--") or not line.strip() for line in s.splitlines())]
+    return [
+        s.strip()
+        for s in statements
+        if s.strip() and not all(line.strip().startswith("--") or not line.strip() for line in s.splitlines())
+    ]
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
@@ -190,17 +199,15 @@ def _cmd_sql(args: argparse.Namespace) -> int:
         for statement in split_statements(text):
             ok = _run_statement(ctx, statement) and ok
         return 0 if ok else 1
-    try:
+    with contextlib.suppress(ImportError):
         import readline  # noqa: F401 - line editing for input()
-    except ImportError:
-        pass
-    print(f"ballista-flight {__version__} connected to {args.scheduler}; end statements with ';', \\q quits")  # noqa: T201
+    print(f"ballista-flight {__version__} connected to {args.scheduler}; end statements with ';', \\q quits")
     buffer: list[str] = []
     while True:
         try:
             line = input("> " if not buffer else ". ")
         except (EOFError, KeyboardInterrupt):
-            print()  # noqa: T201
+            print()
             return 0
         if not buffer and line.strip() in {"\\q", "quit", "exit"}:
             return 0
@@ -216,7 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ballista-flight", description="Distributed DataFusion SQL over Arrow Flight."
     )
-    parser.add_argument("--version", action="version", version=f"ballista-flight {__version__} (datafusion {DATAFUSION_VERSION})")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"ballista-flight {__version__} (datafusion {DATAFUSION_VERSION})",
+    )
     parser.add_argument(
         "--log-level",
         default=os.environ.get("BALLISTA_FLIGHT_LOG_LEVEL", "info"),
@@ -236,20 +247,44 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a scheduler and N executor processes on loopback until Ctrl-C or SIGTERM.",
     )
     env = os.environ.get
-    p.add_argument("--executors", type=int, default=int(env("BALLISTA_FLIGHT_EXECUTORS", "2")),
-                   help="Executor processes [env BALLISTA_FLIGHT_EXECUTORS; default 2].")
-    p.add_argument("--port", type=int, default=int(env("BALLISTA_FLIGHT_PORT", "50050")),
-                   help="Scheduler port [env BALLISTA_FLIGHT_PORT; default 50050].")
-    p.add_argument("--shuffle", choices=["memory", "disk"], default=env("BALLISTA_FLIGHT_SHUFFLE", "memory"),
-                   help="Shuffle store of the executors [env BALLISTA_FLIGHT_SHUFFLE; default memory].")
-    p.add_argument("--slots", type=int, default=int(env("BALLISTA_FLIGHT_SLOTS", "0")) or None,
-                   help="Task slots per executor [env BALLISTA_FLIGHT_SLOTS; default: cores].")
-    p.add_argument("--memory-limit", default=env("BALLISTA_FLIGHT_MEMORY_LIMIT"),
-                   help="In-memory shuffle budget per executor, e.g. 1GiB [env BALLISTA_FLIGHT_MEMORY_LIMIT].")
+    p.add_argument(
+        "--executors",
+        type=int,
+        default=int(env("BALLISTA_FLIGHT_EXECUTORS", "2")),
+        help="Executor processes [env BALLISTA_FLIGHT_EXECUTORS; default 2].",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(env("BALLISTA_FLIGHT_PORT", "50050")),
+        help="Scheduler port [env BALLISTA_FLIGHT_PORT; default 50050].",
+    )
+    p.add_argument(
+        "--shuffle",
+        choices=["memory", "disk"],
+        default=env("BALLISTA_FLIGHT_SHUFFLE", "memory"),
+        help="Shuffle store of the executors [env BALLISTA_FLIGHT_SHUFFLE; default memory].",
+    )
+    p.add_argument(
+        "--slots",
+        type=int,
+        default=int(env("BALLISTA_FLIGHT_SLOTS", "0")) or None,
+        help="Task slots per executor [env BALLISTA_FLIGHT_SLOTS; default: cores].",
+    )
+    p.add_argument(
+        "--memory-limit",
+        default=env("BALLISTA_FLIGHT_MEMORY_LIMIT"),
+        help="In-memory shuffle budget per executor, e.g. 1GiB [env BALLISTA_FLIGHT_MEMORY_LIMIT].",
+    )
     p.set_defaults(func=_cmd_standalone)  # fmt: skip
-    p = sub.add_parser("sql", help="Run SQL against a cluster.", description="Run SQL: -c, -f, or an interactive prompt.")
-    p.add_argument("--scheduler", default=env("BALLISTA_FLIGHT_SCHEDULER", "grpc://127.0.0.1:50050"),
-                   help="Scheduler URI [env BALLISTA_FLIGHT_SCHEDULER; default grpc://127.0.0.1:50050].")
+    p = sub.add_parser(
+        "sql", help="Run SQL against a cluster.", description="Run SQL: -c, -f, or an interactive prompt."
+    )
+    p.add_argument(
+        "--scheduler",
+        default=env("BALLISTA_FLIGHT_SCHEDULER", "grpc://127.0.0.1:50050"),
+        help="Scheduler URI [env BALLISTA_FLIGHT_SCHEDULER; default grpc://127.0.0.1:50050].",
+    )
     p.add_argument("-c", "--command", help="SQL to run (several statements separated by ';').")
     p.add_argument("-f", "--file", help="File of SQL statements to run.")
     p.set_defaults(func=_cmd_sql)  # fmt: skip

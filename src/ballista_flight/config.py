@@ -60,15 +60,11 @@ class SchedulerConfig(BaseModel):
         description="Serve query results through the scheduler instead of pointing "
         "clients at the executors (for clients that cannot reach executors).",
     )
-    heartbeat_timeout_s: float = Field(
-        15.0, description="An executor silent this long is considered lost."
-    )
+    heartbeat_timeout_s: float = Field(15.0, description="An executor silent this long is considered lost.")
     executor_wait_s: float = Field(
         30.0, description="How long a query waits for an executor slot before failing."
     )
-    result_ttl_s: float = Field(
-        600.0, description="Results not fetched within this time are dropped."
-    )
+    result_ttl_s: float = Field(600.0, description="Results not fetched within this time are dropped.")
     cluster_secret: str = Field(
         "", description="Secret that signs tickets (default: random per scheduler start)."
     )

@@ -97,7 +97,7 @@ def flight_errors(method: F) -> F:
             return method(*args, **kwargs)
         except flight.FlightError:
             raise
-        except BaseException as exc:  # noqa: BLE001 - the boundary translates everything
+        except BaseException as exc:
             raise to_flight_error(exc) from None
 
     return wrapper  # type: ignore[return-value]

@@ -70,6 +70,7 @@ class StandaloneCluster:
         self.scheduler = self._spawn(
             ["scheduler", "--host", "127.0.0.1", "--port", str(self.port), *self.extra_scheduler_args]
         )
+        self._wait_scheduler(timeout)
         for i in range(self.n_executors):
             args = [
                 "executor", "--scheduler", self.uri, "--host", "127.0.0.1", "--port", "0",
@@ -82,6 +83,20 @@ class StandaloneCluster:
                 args += ["--memory-limit", self.memory_limit]
             self.executors.append(self._spawn(args))
         self.wait_ready(timeout)
+
+    def _wait_scheduler(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with flight.FlightClient(self.uri) as client:
+            while time.monotonic() < deadline:
+                self._check_alive()
+                try:
+                    list(client.do_action("list_executors"))
+                    return
+                except flight.FlightError:
+                    time.sleep(0.05)
+        self.stop()
+        msg = f"scheduler did not start within {timeout:.0f}s"
+        raise TimeoutError(msg)
 
     def wait_ready(self, timeout: float) -> None:
         """Block until the scheduler lists all executors."""
@@ -109,7 +124,7 @@ class StandaloneCluster:
         for proc in [self.scheduler, *self.executors]:
             if proc is not None and proc.poll() is not None:
                 self.stop()
-                msg = f"cluster process exited early with code {proc.returncode}: {proc.args}"
+                msg = f"cluster process exited early with code {proc.returncode}: {proc.args!r}"
                 raise RuntimeError(msg)
 
     def stop(self, grace: float = 10.0) -> None:

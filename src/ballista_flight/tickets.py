@@ -27,7 +27,8 @@ def sign(ticket: pb.Ticket, secret: bytes, ttl_s: float) -> bytes:
     ticket.expires_at_ms = now_ms() + int(ttl_s * 1000)
     payload = ticket.SerializeToString()
     signature = hmac.new(secret, payload, hashlib.sha256).digest()
-    return pb.SignedTicket(payload=payload, signature=signature).SerializeToString()
+    envelope = pb.SignedTicket(payload=payload, signature=signature)
+    return bytes(envelope.SerializeToString())
 
 
 def verify(raw: bytes, secret: bytes) -> pb.Ticket:

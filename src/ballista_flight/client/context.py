@@ -37,7 +37,7 @@ class Result:
     def to_arrow(self) -> pa.Table:
         """The whole result as a ``pyarrow.Table``."""
         if self._table is None:
-            self.info, self._table = self._ctx._run(self.sql)  # noqa: SLF001
+            self.info, self._table = self._ctx._run(self.sql)
         return self._table
 
     def to_pandas(self) -> pd.DataFrame:
@@ -46,7 +46,7 @@ class Result:
 
     def explain(self) -> str:
         """The distributed plan of this query."""
-        table = self._ctx._run("EXPLAIN " + self.sql)[1]  # noqa: SLF001
+        table = self._ctx._run("EXPLAIN " + self.sql)[1]
         rows = dict(zip(table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True))
         return rows.get("distributed_plan") or rows.get("physical_plan") or ""
 
@@ -75,9 +75,7 @@ class Context:
         """Register Parquet files (a file, directory or glob) as table ``name``."""
         self.execute(f"CREATE EXTERNAL TABLE {_ident(name)} STORED AS PARQUET LOCATION {_quote(path)}")
 
-    def register_csv(
-        self, name: str, path: str, *, has_header: bool = True, delimiter: str = ","
-    ) -> None:
+    def register_csv(self, name: str, path: str, *, has_header: bool = True, delimiter: str = ",") -> None:
         """Register CSV files as table ``name``."""
         options = f"OPTIONS ('format.has_header' '{str(has_header).lower()}', 'format.delimiter' {_quote(delimiter)})"
         self.execute(f"CREATE EXTERNAL TABLE {_ident(name)} STORED AS CSV LOCATION {_quote(path)} {options}")

@@ -120,7 +120,7 @@ class ExecutorServer(flight.FlightServerBase):
                 self._stopping.set()
                 self.shutdown()
                 return
-            except Exception as exc:  # noqa: BLE001 - keep trying until the scheduler is back
+            except Exception as exc:
                 log.warning("scheduler %s unreachable: %s", self.config.scheduler, exc)
                 self._registered.clear()
             self.store.expire(self.config.job_ttl_s)
@@ -173,9 +173,7 @@ class ExecutorServer(flight.FlightServerBase):
             return schema, batches, 0
         assert self._secret is not None
         ticket = pb.Ticket(
-            fetch=pb.FetchTicket(
-                job_id=job_id, stage_id=stage_id, map_partition=map_partition, bucket=bucket
-            )
+            fetch=pb.FetchTicket(job_id=job_id, stage_id=stage_id, map_partition=map_partition, bucket=bucket)
         )
         raw = sign(ticket, self._secret, FETCH_TICKET_TTL_S)
         try:
@@ -220,9 +218,7 @@ class ExecutorServer(flight.FlightServerBase):
             with self._running_lock:
                 self._running += 1
             try:
-                status = run_shuffle_task(
-                    task, self._fetch, self._fetch_pool, self.store, self.executor_id
-                )
+                status = run_shuffle_task(task, self._fetch, self._fetch_pool, self.store, self.executor_id)
             finally:
                 with self._running_lock:
                     self._running -= 1

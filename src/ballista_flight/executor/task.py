@@ -45,9 +45,7 @@ def schema_from_ipc(data: bytes) -> pa.Schema:
     return pa.ipc.read_schema(pa.py_buffer(data))
 
 
-def _fetch_all(
-    task: pb.TaskTicket, fetch: Fetch, pool: ThreadPoolExecutor, stats: TaskInputs
-) -> bytes:
+def _fetch_all(task: pb.TaskTicket, fetch: Fetch, pool: ThreadPoolExecutor, stats: TaskInputs) -> bytes:
     """The stage plan with every input placeholder replaced by its data."""
     plan = task.plan
     for inp in task.inputs:

@@ -82,8 +82,6 @@ class Stage:
         return self.buckets if self.output is ExchangeKind.REPARTITION else self.partitions
 
 
-
-
 def is_repartition(node: PlanNode) -> bool:
     """Whether ``node`` moves rows between partitions by hashing or round robin."""
     return node.name in REPARTITION_OPS
@@ -114,9 +112,7 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
             ph = placeholder(f"in{stage.stage_id}")
             boundaries[id(node)] = stage.stage_id
             return ph, [
-                StageInput(
-                    stage.stage_id, ExchangeKind.REPARTITION, node.partitions, ph, node.data, node
-                )
+                StageInput(stage.stage_id, ExchangeKind.REPARTITION, node.partitions, ph, node.data, node)
             ]
         if is_merge(node):
             child = node.children[0]

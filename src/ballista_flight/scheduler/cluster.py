@@ -56,9 +56,7 @@ class Cluster:
         with self._cond:
             old = self._executors.get(reg.executor_id)
             busy = (old.slots - old.free) if old else 0
-            info = ExecutorInfo(
-                reg.executor_id, reg.uri, reg.slots, reg.shuffle_mode, free=reg.slots - busy
-            )
+            info = ExecutorInfo(reg.executor_id, reg.uri, reg.slots, reg.shuffle_mode, free=reg.slots - busy)
             self._executors[reg.executor_id] = info
             self._cond.notify_all()
         log.info("executor %s registered at %s with %d slots", reg.executor_id, reg.uri, reg.slots)
@@ -122,7 +120,9 @@ class Cluster:
                     chosen = next((e for e in candidates if e.executor_id == prefer), None)
                     if chosen is None:
                         start = next(self._rr)
-                        ordered = candidates[start % len(candidates) :] + candidates[: start % len(candidates)]
+                        ordered = (
+                            candidates[start % len(candidates) :] + candidates[: start % len(candidates)]
+                        )
                         chosen = max(ordered, key=lambda e: e.free / e.slots)
                     chosen.free -= 1
                     return chosen

@@ -43,7 +43,7 @@ from ballista_flight.scheduler.statements import (
 from ballista_flight.tickets import sign
 
 if TYPE_CHECKING:
-    from datafusion import DataFrame, SessionContext
+    from datafusion import DataFrame
 
     from ballista_flight.config import SchedulerConfig
     from ballista_flight.scheduler.cluster import Cluster, ExecutorInfo
@@ -206,7 +206,7 @@ class JobManager:
             raise PlanningError(datafusion_message(exc)) from exc
         try:
             root = snapshot(plan)
-        except Exception:  # noqa: BLE001 - e.g. information_schema scans cannot be serialized
+        except Exception:
             log.debug("plan cannot be serialized; running it at the scheduler", exc_info=True)
             return None
         return cut_stages(root, placeholder)
@@ -238,7 +238,9 @@ class JobManager:
     def _local(self, job: Job, table: pa.Table) -> Submitted:
         job.local_result = table
         job.state = pb.JOB_RESULTS_READY
-        ticket = sign(pb.Ticket(result=pb.ResultTicket(job_id=job.job_id)), self.secret, self.config.result_ttl_s)
+        ticket = sign(
+            pb.Ticket(result=pb.ResultTicket(job_id=job.job_id)), self.secret, self.config.result_ttl_s
+        )
         return Submitted(job.job_id, table.schema, [Endpoint(ticket, None)], ordered=True)
 
     # -- running -----------------------------------------------------------------
@@ -311,7 +313,9 @@ class JobManager:
         try:
             while pending or running:
                 for stage_id, stage in list(pending.items()):
-                    if all(i.stage_id in job.outputs and remaining.get(i.stage_id) == 0 for i in stage.inputs):
+                    if all(
+                        i.stage_id in job.outputs and remaining.get(i.stage_id) == 0 for i in stage.inputs
+                    ):
                         del pending[stage_id]
                         remaining[stage_id] = stage.partitions
                         job.outputs[stage_id] = [pb.MapOutputLocation() for _ in range(stage.partitions)]
@@ -449,7 +453,11 @@ class JobManager:
             jobs = list(self._jobs.values())
         for job in jobs:
             if job.state == pb.JOB_RESULTS_READY and now - job.created > self.config.result_ttl_s:
-                log.info("job %s: results not fetched within %.0fs; releasing", job.job_id, self.config.result_ttl_s)
+                log.info(
+                    "job %s: results not fetched within %.0fs; releasing",
+                    job.job_id,
+                    self.config.result_ttl_s,
+                )
                 self._finish(job)
         with self._jobs_lock:
             finished = sorted(

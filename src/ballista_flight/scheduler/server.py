@@ -35,7 +35,7 @@ def _sql_of(descriptor: flight.FlightDescriptor) -> str:
         msg = "expected a command descriptor holding UTF-8 SQL (FlightDescriptor.for_command)"
         raise PlanningError(msg)
     try:
-        return descriptor.command.decode("utf-8")
+        return str(descriptor.command.decode("utf-8"))
     except UnicodeDecodeError as exc:
         msg = "the command is not UTF-8 SQL text"
         raise PlanningError(msg) from exc
@@ -74,8 +74,7 @@ class SchedulerServer(flight.FlightServerBase):
     # -- client flow -----------------------------------------------------------
     def _flight_info(self, descriptor: flight.FlightDescriptor, submitted: Submitted) -> flight.FlightInfo:
         endpoints = [
-            flight.FlightEndpoint(e.ticket, [e.location] if e.location else [])
-            for e in submitted.endpoints
+            flight.FlightEndpoint(e.ticket, [e.location] if e.location else []) for e in submitted.endpoints
         ]
         return flight.FlightInfo(
             submitted.schema,
@@ -105,7 +104,7 @@ class SchedulerServer(flight.FlightServerBase):
         if kind is not StatementKind.QUERY:
             msg = "GetSchema answers queries only"
             raise PlanningError(msg)
-        return flight.SchemaResult(self.jobs._plan_sql(text).schema())  # noqa: SLF001
+        return flight.SchemaResult(self.jobs._plan_sql(text).schema())
 
     @flight_errors
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
@@ -139,9 +138,7 @@ class SchedulerServer(flight.FlightServerBase):
             reg = pb.ExecutorRegistration()
             reg.ParseFromString(body)
             self.cluster.register(reg)
-            response = pb.RegistrationResponse(
-                cluster_secret=self._secret, heartbeat_interval_ms=2000
-            )
+            response = pb.RegistrationResponse(cluster_secret=self._secret, heartbeat_interval_ms=2000)
             return iter([response.SerializeToString()])
         if action.type == "heartbeat":
             beat = pb.Heartbeat()

@@ -62,7 +62,7 @@ class ShuffleStore:
 
     def put(self, key: PartitionKey, schema: pa.Schema, batches: list[pa.RecordBatch]) -> int:
         """Keep ``batches`` as partition ``key``; return its size in bytes."""
-        nbytes = sum(b.nbytes for b in batches)
+        nbytes = int(sum(b.nbytes for b in batches))
         with self._lock:
             if key.job_id in self._released:
                 msg = f"job {key.job_id} was already released"
