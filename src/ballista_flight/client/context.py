@@ -71,18 +71,23 @@ class Context:
         """Run a statement now and return its result."""
         return self._run(statement)[1]
 
+    def _register(self, name: str, body: str) -> None:
+        """(Re)define table ``name``: a second registration replaces the first."""
+        self.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
+        self.execute(f"CREATE EXTERNAL TABLE {_ident(name)} {body}")
+
     def register_parquet(self, name: str, path: str) -> None:
         """Register Parquet files (a file, directory or glob) as table ``name``."""
-        self.execute(f"CREATE EXTERNAL TABLE {_ident(name)} STORED AS PARQUET LOCATION {_quote(path)}")
+        self._register(name, f"STORED AS PARQUET LOCATION {_quote(path)}")
 
     def register_csv(self, name: str, path: str, *, has_header: bool = True, delimiter: str = ",") -> None:
         """Register CSV files as table ``name``."""
         options = f"OPTIONS ('format.has_header' '{str(has_header).lower()}', 'format.delimiter' {_quote(delimiter)})"
-        self.execute(f"CREATE EXTERNAL TABLE {_ident(name)} STORED AS CSV LOCATION {_quote(path)} {options}")
+        self._register(name, f"STORED AS CSV LOCATION {_quote(path)} {options}")
 
     def register_json(self, name: str, path: str) -> None:
         """Register newline-delimited JSON files as table ``name``."""
-        self.execute(f"CREATE EXTERNAL TABLE {_ident(name)} STORED AS JSON LOCATION {_quote(path)}")
+        self._register(name, f"STORED AS JSON LOCATION {_quote(path)}")
 
     def deregister_table(self, name: str) -> None:
         """Drop table ``name``."""

@@ -8,6 +8,7 @@ heartbeat) and the TTL sweep of forgotten jobs run in a background thread.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +88,8 @@ class ExecutorServer(flight.FlightServerBase):
         self._fetch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch")
         self._membership = threading.Thread(target=self._membership_loop, daemon=True)
         self.tasks_run = 0
+        self.fetches_served = 0
+        self.bytes_fetched_remote = 0
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> None:
@@ -199,6 +202,8 @@ class ExecutorServer(flight.FlightServerBase):
                 msg = f"job {f.job_id} has finished; its results were already fetched or dropped"
                 raise TicketError(msg)
             reader = self.store.read(PartitionKey(f.job_id, f.stage_id, f.map_partition, f.bucket))
+            with self._running_lock:
+                self.fetches_served += 1
             return flight.RecordBatchStream(reader)
         if kind == "task":
             task = parsed.task
@@ -223,10 +228,14 @@ class ExecutorServer(flight.FlightServerBase):
                 with self._running_lock:
                     self._running -= 1
                     self.tasks_run += 1
+        with self._running_lock:
+            self.bytes_fetched_remote += status.bytes_fetched_remote
         return status
 
     def _result_stream(self, task: pb.TaskTicket) -> flight.FlightDataStream:
-        schema, batches = run_result_task(task, self._fetch, self._fetch_pool)
+        schema, batches, stats = run_result_task(task, self._fetch, self._fetch_pool)
+        with self._running_lock:
+            self.bytes_fetched_remote += stats.remote_bytes
 
         def generate() -> Iterator[pa.RecordBatch]:
             rows = 0
@@ -271,12 +280,13 @@ class ExecutorServer(flight.FlightServerBase):
         raise KeyError(msg)
 
     def _stats(self) -> str:
-        import json
-
         return json.dumps(
             {
                 "executor_id": self.executor_id,
                 "tasks_run": self.tasks_run,
+                "fetches_served": self.fetches_served,
+                "bytes_fetched_remote": self.bytes_fetched_remote,
+                "running_tasks": self._running,
                 "memory_bytes": self.store.memory_bytes,
                 "disk_bytes": self.store.disk_bytes,
                 "spilled_bytes": self.store.spilled_bytes,

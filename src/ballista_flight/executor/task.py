@@ -167,17 +167,17 @@ def run_shuffle_task(
 
 def run_result_task(
     task: pb.TaskTicket, fetch: Fetch, pool: ThreadPoolExecutor
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch], TaskInputs]:
     """Prepare a final-stage task; the caller streams the returned batches."""
     schema = schema_from_ipc(task.result_schema)
-    ctx, plan, _ = prepare(task, fetch, pool)
+    ctx, plan, stats = prepare(task, fetch, pool)
 
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in execute(ctx, plan, task.partition):
             if batch.num_rows:
                 yield _conform_result(batch, schema)
 
-    return schema, batches()
+    return schema, batches(), stats
 
 
 def _conform_result(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

@@ -1,0 +1,33 @@
+"""Looking inside a running cluster from tests, through its own Flight actions."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from pyarrow import flight
+
+
+def executors(uri: str) -> list[dict[str, Any]]:
+    with flight.FlightClient(uri) as client:
+        return json.loads(next(iter(client.do_action("list_executors"))).body.to_pybytes())  # type: ignore[no-any-return]
+
+
+def executor_stats(uri: str) -> list[dict[str, Any]]:
+    out = []
+    for info in executors(uri):
+        with flight.FlightClient(info["uri"]) as client:
+            out.append(json.loads(next(iter(client.do_action("stats"))).body.to_pybytes()))
+    return sorted(out, key=lambda s: s["executor_id"])
+
+
+def wait_until_released(uri: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Executor stats once no shuffle data is held (release is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = executor_stats(uri)
+        held = [s for s in stats if s["jobs"] or s["memory_bytes"] or s["disk_bytes"]]
+        if not held or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.1)

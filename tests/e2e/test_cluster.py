@@ -1,0 +1,109 @@
+"""A real cluster's behaviour: work is spread, shuffles cross executors, data is cleaned up."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from pyarrow import flight
+
+import ballista_flight
+from ballista_flight.standalone import StandaloneCluster
+from tests.compare import assert_same_result
+from tests.conftest import QUERIES_DIR, register_tpch
+from tests.e2e.cluster_utils import executor_stats, wait_until_released
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from datafusion import SessionContext
+
+pytestmark = pytest.mark.slow
+
+Q3 = (QUERIES_DIR / "q03.sql").read_text()
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_work_is_distributed_and_shuffle_crosses_executors(
+    memory_cluster: StandaloneCluster, client: ballista_flight.Context, reference: SessionContext
+) -> None:
+    before = executor_stats(memory_cluster.uri)
+    got = client.sql(Q3).to_arrow()
+    assert_same_result(got, reference.sql(Q3).to_arrow_table(), ordered=True)
+    after = wait_until_released(memory_cluster.uri)
+    assert len(after) == 2
+    for b, a in zip(before, after, strict=True):
+        assert a["tasks_run"] > b["tasks_run"], f"executor {a['executor_id']} ran no task of the query"
+        assert a["fetches_served"] > b["fetches_served"], f"nobody fetched from {a['executor_id']}"
+    moved = sum(
+        a["bytes_fetched_remote"] - b["bytes_fetched_remote"] for b, a in zip(before, after, strict=True)
+    )
+    assert moved > 0, "no shuffle bytes crossed executors over Flight"
+
+
+@pytest.mark.parametrize("mode", ["memory", "disk"])
+def test_shuffle_data_is_gone_after_the_result_is_fetched(
+    mode: str, request: pytest.FixtureRequest, tpch_dir: Path
+) -> None:
+    cluster: StandaloneCluster = request.getfixturevalue(f"{mode}_cluster")
+    with ballista_flight.connect(cluster.uri) as ctx:
+        register_tpch(ctx, tpch_dir)
+        assert ctx.sql(Q3).to_arrow().num_rows == 10
+    stats = wait_until_released(cluster.uri)
+    for s in stats:
+        assert s["jobs"] == [], s
+        assert s["memory_bytes"] == 0, s
+        assert s["disk_bytes"] == 0, s
+    assert _files(cluster.work_dir) == []
+
+
+def test_small_memory_budget_spills_and_completes(tpch_dir: Path, reference: SessionContext) -> None:
+    sql = (QUERIES_DIR / "q18.sql").read_text()
+    with StandaloneCluster(
+        executors=2, shuffle="memory", memory_limit="256KiB", log_level="warning"
+    ) as cluster:
+        with ballista_flight.connect(cluster.uri) as ctx:
+            register_tpch(ctx, tpch_dir)
+            got = ctx.sql(sql).to_arrow()
+        assert_same_result(got, reference.sql(sql).to_arrow_table(), ordered=True)
+        stats = wait_until_released(cluster.uri)
+        assert sum(s["spilled_bytes"] for s in stats) > 0, "nothing spilled under a 256KiB budget"
+        assert all(s["memory_bytes"] == 0 and s["disk_bytes"] == 0 for s in stats)
+        assert _files(cluster.work_dir) == []
+
+
+def test_explain_shows_stages_and_exchanges(client: ballista_flight.Context) -> None:
+    table = client.execute("EXPLAIN " + Q3)
+    plans = dict(zip(table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True))
+    text = plans["distributed_plan"]
+    assert "Stage 0:" in text
+    assert "ShuffleReadExec" in text
+    assert "partitioning=Hash(" in text
+    assert plans["distributed_plan_dot"].startswith("digraph")
+    assert client.sql(Q3).explain() == text
+
+
+def test_catalog_statements(client: ballista_flight.Context, tpch_dir: Path) -> None:
+    client.register_parquet("nation_copy", f"{tpch_dir / 'nation'}/")
+    assert "nation_copy" in client.tables()
+    assert client.sql("select count(*) as n from nation_copy").to_arrow().column("n").to_pylist() == [25]
+    client.deregister_table("nation_copy")
+    assert "nation_copy" not in client.tables()
+
+
+def test_proxy_mode_serves_results_from_the_scheduler(tpch_dir: Path, reference: SessionContext) -> None:
+    sql = (QUERIES_DIR / "q05.sql").read_text()
+    cluster = StandaloneCluster(executors=2, extra_scheduler_args=["--proxy-results"], log_level="warning")
+    with cluster, ballista_flight.connect(cluster.uri) as ctx:
+        register_tpch(ctx, tpch_dir)
+        with flight.FlightClient(cluster.uri) as plain:
+            info = plain.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
+            assert info.endpoints
+            assert all(not e.locations for e in info.endpoints)
+            import pyarrow as pa
+
+            got = pa.concat_tables([plain.do_get(e.ticket).read_all() for e in info.endpoints])
+        assert_same_result(got, reference.sql(sql).to_arrow_table(), ordered=True)
