@@ -120,9 +120,8 @@ def test_executor_of_another_datafusion_version_is_refused(memory_cluster: Stand
     reg = pb.ExecutorRegistration(
         executor_id="intruder", uri="grpc://127.0.0.1:1", slots=1, datafusion_version="1.0.0"
     )
-    with flight.FlightClient(memory_cluster.uri) as plain:
-        with pytest.raises(flight.FlightError) as info:
-            list(plain.do_action(("register_executor", reg.SerializeToString())))
+    with flight.FlightClient(memory_cluster.uri) as plain, pytest.raises(flight.FlightError) as info:
+        list(plain.do_action(("register_executor", reg.SerializeToString())))
     assert_clean_message(info.value, "datafusion 1.0.0", "same version")
     assert all(e["executor_id"] != "intruder" for e in executors(memory_cluster.uri))
 
