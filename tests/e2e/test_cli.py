@@ -27,7 +27,9 @@ def _free_port() -> int:
 
 
 def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    )
     return [int(p) for p in out.stdout.split()]
 
 
@@ -66,7 +68,11 @@ def test_standalone_runs_sql_and_stops_cleanly_on_sigterm(tpch_dir: Path, tmp_pa
             "SELECT n_regionkey, count(*) AS n FROM nation GROUP BY n_regionkey ORDER BY n_regionkey;\n"
         )
         out = subprocess.run(
-            [*CLI, "sql", "--scheduler", uri, "-c", script], capture_output=True, text=True, timeout=120, check=False
+            [*CLI, "sql", "--scheduler", uri, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert out.returncode == 0, out.stderr
         assert "| n_regionkey | n |" in out.stdout

@@ -19,7 +19,7 @@ from pyarrow import flight
 
 from ballista_flight._version import DATAFUSION_VERSION, __version__
 from ballista_flight.errors import ExecutorUnavailable, ShuffleError, TicketError, flight_errors
-from ballista_flight.executor.task import run_result_task, run_shuffle_task
+from ballista_flight.executor.task import Source, run_result_task, run_shuffle_task
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
 from ballista_flight.tickets import sign, verify
@@ -167,21 +167,19 @@ class ExecutorServer(flight.FlightServerBase):
             raise ExecutorUnavailable(msg)
         return verify(raw, self._secret)
 
-    def _fetch(
-        self, loc: pb.MapOutputLocation, job_id: str, stage_id: int, map_partition: int, bucket: int
-    ) -> tuple[pa.Schema, list[pa.RecordBatch], int]:
-        key = PartitionKey(job_id, stage_id, map_partition, bucket)
+    def _open_source(self, loc: pb.MapOutputLocation, key: PartitionKey) -> Source:
         if loc.executor_id == self.executor_id:
-            schema, batches = self.store.batches(key)
-            return schema, batches, 0
+            reader, path = self.store.locate(key)
+            return Source(reader=reader, path=path)
         assert self._secret is not None
         ticket = pb.Ticket(
-            fetch=pb.FetchTicket(job_id=job_id, stage_id=stage_id, map_partition=map_partition, bucket=bucket)
+            fetch=pb.FetchTicket(
+                job_id=key.job_id, stage_id=key.stage_id, map_partition=key.map_partition, bucket=key.bucket
+            )
         )
         raw = sign(ticket, self._secret, FETCH_TICKET_TTL_S)
         try:
-            reader = self._peers.get(loc.uri).do_get(flight.Ticket(raw))
-            table = reader.read_all()
+            reader = self._peers.get(loc.uri).do_get(flight.Ticket(raw)).to_reader()
         except flight.FlightUnavailableError as exc:
             self._peers.drop(loc.uri)
             msg = f"executor {loc.executor_id} at {loc.uri} is unreachable: {exc}"
@@ -189,7 +187,7 @@ class ExecutorServer(flight.FlightServerBase):
         except flight.FlightError as exc:
             msg = f"fetching shuffle data from executor {loc.executor_id} failed: {exc}"
             raise ShuffleError(msg) from exc
-        return table.schema, table.to_batches(), table.nbytes
+        return Source(reader=reader, remote=True)
 
     # -- RPCs -------------------------------------------------------------------
     @flight_errors
@@ -223,7 +221,14 @@ class ExecutorServer(flight.FlightServerBase):
             with self._running_lock:
                 self._running += 1
             try:
-                status = run_shuffle_task(task, self._fetch, self._fetch_pool, self.store, self.executor_id)
+                status = run_shuffle_task(
+                    task,
+                    self._open_source,
+                    self._fetch_pool,
+                    self.store,
+                    self.store.directory,
+                    self.executor_id,
+                )
             finally:
                 with self._running_lock:
                     self._running -= 1
@@ -233,7 +238,9 @@ class ExecutorServer(flight.FlightServerBase):
         return status
 
     def _result_stream(self, task: pb.TaskTicket) -> flight.FlightDataStream:
-        schema, batches, stats = run_result_task(task, self._fetch, self._fetch_pool)
+        schema, batches, stats = run_result_task(
+            task, self._open_source, self._fetch_pool, self.store.directory
+        )
         with self._running_lock:
             self.bytes_fetched_remote += stats.remote_bytes
 

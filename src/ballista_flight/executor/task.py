@@ -1,33 +1,49 @@
 """Running one task: gather its shuffle inputs, splice them into the plan, execute.
 
 The scheduler sends a stage's plan with a placeholder where each input
-exchange was. Here each placeholder becomes an in-memory scan holding exactly
-the partitions this task reads (fetched from the local store or from other
-executors over Flight), the plan is decoded fresh (a decoded plan runs once),
-and partition ``task.partition`` of it is executed.
+exchange was. Each placeholder becomes a scan of Arrow IPC files, one file per
+partition the consumer sees: the partitions this task reads hold the shuffle
+data (hard-linked from the local store, or written from memory or from
+another executor's Flight stream), the others an empty file. The plan then
+names files instead of embedding data, so splicing and decoding stay cheap.
+A decoded plan runs once, so every task decodes its own.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
-from datafusion import ExecutionPlan, SessionContext
+from datafusion import ExecutionPlan, SessionConfig, SessionContext
 
 from ballista_flight.errors import PlanningError, TaskFailed, datafusion_message
 from ballista_flight.plan.protowire import replace_submessage
-from ballista_flight.plan.session import make_context, memory_scan
+from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
 
 log = logging.getLogger("ballista_flight.executor")
 
-# fetch(location, job_id, stage_id, map_partition, bucket) -> (schema, batches, remote bytes)
-Fetch = Callable[[pb.MapOutputLocation, str, int, int, int], tuple[pa.Schema, list[pa.RecordBatch], int]]
+
+@dataclass
+class Source:
+    """Where one shuffle partition can be read: a local file, or a stream of batches."""
+
+    reader: pa.RecordBatchReader | None = None
+    path: Path | None = None
+    remote: bool = False
+
+
+# open(location, key) -> Source
+Open = Callable[[pb.MapOutputLocation, PartitionKey], Source]
 
 
 @dataclass
@@ -35,9 +51,8 @@ class TaskInputs:
     """What a task read, for its status report."""
 
     remote_bytes: int = 0
-    local_bytes: int = 0
-    rows: int = 0
-    fetches: list[tuple[int, int, int]] = field(default_factory=list)
+    fetch_s: float = 0.0
+    plan_s: float = 0.0
 
 
 def schema_from_ipc(data: bytes) -> pa.Schema:
@@ -45,8 +60,69 @@ def schema_from_ipc(data: bytes) -> pa.Schema:
     return pa.ipc.read_schema(pa.py_buffer(data))
 
 
-def _fetch_all(task: pb.TaskTicket, fetch: Fetch, pool: ThreadPoolExecutor, stats: TaskInputs) -> bytes:
-    """The stage plan with every input placeholder replaced by its data."""
+class TaskDir:
+    """A scratch directory for one task's input files, removed when the task ends."""
+
+    def __init__(self, root: Path, task: pb.TaskTicket) -> None:
+        name = f"{task.job_id}-{task.stage_id}-{task.partition}-{uuid.uuid4().hex[:6]}"
+        self.path = root / "tasks" / name
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def cleanup(self) -> None:
+        """Remove the directory and its files."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    if batch.schema.equals(schema, check_metadata=False):
+        return batch
+    return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def _write_partition(path: Path, schema: pa.Schema, sources: list[Source]) -> int:
+    """Write ``sources`` into one IPC file (hard-linking a lone local file); return remote bytes."""
+    if len(sources) == 1 and sources[0].path is not None:
+        os.link(sources[0].path, path)
+        return 0
+    remote = 0
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for source in sources:
+            reader = source.reader
+            if reader is None:
+                assert source.path is not None
+                reader = pa.ipc.open_file(pa.memory_map(str(source.path))).read_all().to_reader()
+            for batch in reader:
+                writer.write_batch(_conform(batch, schema))
+                if source.remote:
+                    remote += batch.nbytes
+    return remote
+
+
+def _scan(directory: Path, schema: pa.Schema, partitions: int) -> bytes:
+    """Plan bytes of a scan with one partition per file of ``directory``, in name order."""
+    settings = dict(REQUIRED_SETTINGS)
+    settings["datafusion.optimizer.repartition_file_scans"] = "false"
+    settings["datafusion.execution.collect_statistics"] = "false"
+    ctx = SessionContext(SessionConfig(settings).with_target_partitions(partitions))
+    ctx.register_arrow("shuffle", f"{directory}/", schema=schema)
+    plan = ctx.table("shuffle").execution_plan()
+    if plan.partition_count != partitions:
+        msg = f"shuffle scan has {plan.partition_count} partitions, expected {partitions}"
+        raise TaskFailed(msg)
+    return bytes(plan.to_bytes())
+
+
+def _empty_file(directory: Path, schema: pa.Schema) -> Path:
+    path = directory / "empty.ipc"  # not *.arrow: the scan does not list it
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema):
+        pass
+    return path
+
+
+def _splice_inputs(
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, scratch: TaskDir, stats: TaskInputs
+) -> bytes:
+    """The stage plan with every input placeholder replaced by a scan of its data."""
     plan = task.plan
     for inp in task.inputs:
         live = [loc for loc in inp.locations if not loc.empty]
@@ -55,32 +131,36 @@ def _fetch_all(task: pb.TaskTicket, fetch: Fetch, pool: ThreadPoolExecutor, stat
             plan = replace_submessage(plan, inp.placeholder, inp.original)
             continue
         schema = schema_from_ipc(inp.schema)
-        requests: list[tuple[int, pb.MapOutputLocation, int, int]] = []
-        for part in inp.read_partitions:
+        directory = scratch.path / f"in{inp.stage_id}-{uuid.uuid4().hex[:6]}"
+        directory.mkdir()
+        empty = _empty_file(directory, schema) if len(inp.read_partitions) < inp.partitions else None
+        started = time.perf_counter()
+        futures = []
+        for part in range(inp.partitions):
+            path = directory / f"p{part:06d}.arrow"
+            if part not in inp.read_partitions:
+                assert empty is not None
+                os.link(empty, path)
+                continue
             if inp.kind == pb.OUTPUT_REPARTITION:
-                requests.extend((part, loc, loc.map_partition, part) for loc in live)
+                keys = [
+                    (loc, PartitionKey(task.job_id, inp.stage_id, loc.map_partition, part)) for loc in live
+                ]
             else:
                 loc = inp.locations[part]
-                if not loc.empty:
-                    requests.append((part, loc, part, 0))
-        futures = [
-            (part, pool.submit(fetch, loc, task.job_id, inp.stage_id, mp, bucket))
-            for part, loc, mp, bucket in requests
-        ]
-        partitions: list[list[pa.RecordBatch]] = [[] for _ in range(inp.partitions)]
-        for part, future in futures:
-            _, batches, remote = future.result()
-            stats.remote_bytes += remote
-            partitions[part].extend(_conform(b, schema) for b in batches)
-        stats.rows += sum(b.num_rows for p in partitions for b in p)
-        plan = replace_submessage(plan, inp.placeholder, memory_scan(partitions, schema))
+                keys = [] if loc.empty else [(loc, PartitionKey(task.job_id, inp.stage_id, part, 0))]
+            futures.append(pool.submit(_gather, path, schema, keys, open_source))
+        for future in futures:
+            stats.remote_bytes += future.result()
+        stats.fetch_s += time.perf_counter() - started
+        plan = replace_submessage(plan, inp.placeholder, _scan(directory, schema, inp.partitions))
     return plan
 
 
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    if batch.schema.equals(schema, check_metadata=False):
-        return batch
-    return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+def _gather(
+    path: Path, schema: pa.Schema, keys: list[tuple[pb.MapOutputLocation, PartitionKey]], open_source: Open
+) -> int:
+    return _write_partition(path, schema, [open_source(loc, key) for loc, key in keys])
 
 
 def decode(ctx: SessionContext, plan: bytes) -> ExecutionPlan:
@@ -93,13 +173,14 @@ def decode(ctx: SessionContext, plan: bytes) -> ExecutionPlan:
 
 
 def execute(ctx: SessionContext, plan: ExecutionPlan, partition: int) -> Iterator[pa.RecordBatch]:
-    """Run one partition of ``plan``, yielding pyarrow batches."""
+    """Run one partition of ``plan``, yielding non-empty pyarrow batches."""
     try:
         for batch in ctx.execute(plan, partition):
-            yield batch.to_pyarrow()
+            out = batch.to_pyarrow()
+            if out.num_rows:
+                yield out
     except Exception as exc:
-        msg = datafusion_message(exc)
-        raise TaskFailed(msg) from exc
+        raise TaskFailed(datafusion_message(exc)) from exc
 
 
 def _context(task: pb.TaskTicket) -> SessionContext:
@@ -108,74 +189,140 @@ def _context(task: pb.TaskTicket) -> SessionContext:
     return make_context(target, settings)
 
 
-def prepare(
-    task: pb.TaskTicket, fetch: Fetch, pool: ThreadPoolExecutor
-) -> tuple[SessionContext, ExecutionPlan, TaskInputs]:
-    """Fetch inputs and decode the task's plan."""
+def prepare_plan(
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, scratch: TaskDir
+) -> tuple[bytes, TaskInputs]:
+    """Fetch the task's inputs; return its plan bytes with them spliced in."""
     stats = TaskInputs()
-    plan_bytes = _fetch_all(task, fetch, pool, stats)
-    ctx = _context(task)
-    return ctx, decode(ctx, plan_bytes), stats
+    started = time.perf_counter()
+    plan = _splice_inputs(task, open_source, pool, scratch, stats)
+    stats.plan_s = time.perf_counter() - started - stats.fetch_s
+    return plan, stats
 
 
 def run_shuffle_task(
     task: pb.TaskTicket,
-    fetch: Fetch,
+    open_source: Open,
     pool: ThreadPoolExecutor,
     store: ShuffleStore,
+    scratch_root: Path,
     executor_id: str,
 ) -> pb.TaskStatus:
     """Run a map task and keep its output in ``store``, bucketed for its consumer."""
     started = time.perf_counter()
-    ctx, plan, stats = prepare(task, fetch, pool)
-    batches = [b for b in execute(ctx, plan, task.partition) if b.num_rows]
-    status = pb.TaskStatus(
-        job_id=task.job_id,
-        stage_id=task.stage_id,
-        partition=task.partition,
-        executor_id=executor_id,
-        bytes_fetched_remote=stats.remote_bytes,
-    )
-    if not batches:
-        status.empty = True
-        status.elapsed_s = time.perf_counter() - started
-        return status
-    schema = batches[0].schema
-    status.schema = schema.serialize().to_pybytes()
-    status.rows = sum(b.num_rows for b in batches)
-    if task.output == pb.OUTPUT_MERGE:
-        key = PartitionKey(task.job_id, task.stage_id, task.partition, 0)
-        status.bytes = store.put(key, schema, batches)
-        status.bucket_rows.append(status.rows)
-    elif task.output == pb.OUTPUT_REPARTITION:
-        partitioner = replace_submessage(
-            task.partitioner, task.output_placeholder, memory_scan([batches], schema)
+    scratch = TaskDir(scratch_root, task)
+    try:
+        plan_bytes, stats = prepare_plan(task, open_source, pool, scratch)
+        status = pb.TaskStatus(
+            job_id=task.job_id,
+            stage_id=task.stage_id,
+            partition=task.partition,
+            executor_id=executor_id,
+            bytes_fetched_remote=stats.remote_bytes,
+            fetch_s=stats.fetch_s,
+            plan_s=stats.plan_s,
         )
-        pctx = _context(task)
-        pplan = decode(pctx, partitioner)
-        for bucket in range(task.buckets):
-            out = [b for b in execute(pctx, pplan, bucket) if b.num_rows]
-            key = PartitionKey(task.job_id, task.stage_id, task.partition, bucket)
-            status.bytes += store.put(key, schema, out)
-            status.bucket_rows.append(sum(b.num_rows for b in out))
-    else:
-        msg = f"task output kind {task.output} is not a shuffle"
-        raise TaskFailed(msg)
+        if task.output == pb.OUTPUT_MERGE:
+            _run_merge_output(task, plan_bytes, store, status)
+        elif task.output == pb.OUTPUT_REPARTITION:
+            _run_repartition_output(task, plan_bytes, store, scratch, status)
+        else:
+            msg = f"task output kind {task.output} is not a shuffle"
+            raise TaskFailed(msg)
+    finally:
+        scratch.cleanup()
+    status.empty = status.rows == 0
+    if status.empty:
+        status.ClearField("schema")
     status.elapsed_s = time.perf_counter() - started
     return status
 
 
+def _run_merge_output(
+    task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, status: pb.TaskStatus
+) -> None:
+    ctx = _context(task)
+    executed = time.perf_counter()
+    batches = list(execute(ctx, decode(ctx, plan_bytes), task.partition))
+    status.execute_s = time.perf_counter() - executed
+    if batches:
+        schema = batches[0].schema
+        status.schema = schema.serialize().to_pybytes()
+        status.rows = sum(b.num_rows for b in batches)
+        status.bytes = store.put(PartitionKey(task.job_id, task.stage_id, task.partition, 0), schema, batches)
+        status.bucket_rows.append(status.rows)
+
+
+def _run_repartition_output(
+    task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, scratch: TaskDir, status: pb.TaskStatus
+) -> None:
+    if task.whole_stage:
+        # Inputs hold only this task's share: run every partition straight into the partitioner.
+        partitioner = replace_submessage(task.partitioner, task.output_placeholder, plan_bytes)
+    else:
+        ctx = _context(task)
+        executed = time.perf_counter()
+        batches = list(execute(ctx, decode(ctx, plan_bytes), task.partition))
+        status.execute_s = time.perf_counter() - executed
+        if not batches:
+            return
+        schema = batches[0].schema
+        directory = scratch.path / "out"
+        directory.mkdir()
+        with (
+            pa.OSFile(str(directory / "p000000.arrow"), "wb") as sink,
+            pa.ipc.new_file(sink, schema) as writer,
+        ):
+            for batch in batches:
+                writer.write_batch(batch)
+        del batches
+        partitioner = replace_submessage(
+            task.partitioner, task.output_placeholder, _scan(directory, schema, 1)
+        )
+    ctx = _context(task)
+    plan = decode(ctx, partitioner)
+    partitioned = time.perf_counter()
+    schema: pa.Schema | None = None
+    outputs: list[list[pa.RecordBatch]] = []
+    for bucket in range(task.buckets):
+        out = list(execute(ctx, plan, bucket))
+        if out and schema is None:
+            schema = out[0].schema
+        outputs.append(out)
+    if schema is None:
+        status.partition_s = time.perf_counter() - partitioned
+        return
+    for bucket, out in enumerate(outputs):
+        status.bytes += store.put(
+            PartitionKey(task.job_id, task.stage_id, task.partition, bucket), schema, out
+        )
+        rows = sum(b.num_rows for b in out)
+        status.bucket_rows.append(rows)
+        status.rows += rows
+    status.schema = schema.serialize().to_pybytes()
+    status.partition_s = time.perf_counter() - partitioned
+
+
 def run_result_task(
-    task: pb.TaskTicket, fetch: Fetch, pool: ThreadPoolExecutor
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, scratch_root: Path
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch], TaskInputs]:
     """Prepare a final-stage task; the caller streams the returned batches."""
     schema = schema_from_ipc(task.result_schema)
-    ctx, plan, stats = prepare(task, fetch, pool)
+    scratch = TaskDir(scratch_root, task)
+    try:
+        plan_bytes, stats = prepare_plan(task, open_source, pool, scratch)
+        ctx = _context(task)
+        plan = decode(ctx, plan_bytes)
+    except BaseException:
+        scratch.cleanup()
+        raise
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for batch in execute(ctx, plan, task.partition):
-            if batch.num_rows:
+        try:
+            for batch in execute(ctx, plan, task.partition):
                 yield _conform_result(batch, schema)
+        finally:
+            scratch.cleanup()
 
     return schema, batches(), stats
 

@@ -75,6 +75,9 @@ class Stage:
     buckets: int = 1
     # task partition -> input stage id -> input partitions that task reads
     reads: list[dict[int, list[int]]] = field(default_factory=list)
+    # Every leaf is a shuffle read and tasks read disjoint input partitions, so a
+    # task may run all partitions of the stage with only its share of the input.
+    whole_stage: bool = False
 
     @property
     def consumers_see(self) -> int:
@@ -136,11 +139,31 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
         data, inputs = build(node)
         stage = Stage(len(stages), data, node.partitions, inputs, output, node)
         stage.reads = [task_reads(node, p, boundaries) for p in range(node.partitions)]
+        stage.whole_stage = _leaves_are_inputs(node, boundaries) and _disjoint_reads(stage.reads)
         stages.append(stage)
         return stage
 
     make_stage(root, ExchangeKind.RESULT)
     return stages
+
+
+def _leaves_are_inputs(node: PlanNode, boundaries: dict[int, int]) -> bool:
+    if id(node) in boundaries:
+        return True
+    if not node.children:
+        return False
+    return all(_leaves_are_inputs(child, boundaries) for child in node.children)
+
+
+def _disjoint_reads(reads: list[dict[int, list[int]]]) -> bool:
+    seen: set[tuple[int, int]] = set()
+    for task in reads:
+        for stage_id, partitions in task.items():
+            for part in partitions:
+                if (stage_id, part) in seen:
+                    return False
+                seen.add((stage_id, part))
+    return True
 
 
 def task_reads(node: PlanNode, partition: int, boundaries: dict[int, int]) -> dict[int, list[int]]:

@@ -72,6 +72,9 @@ class Job:
     outputs: dict[int, list[pb.MapOutputLocation]] = field(default_factory=dict)
     schemas: dict[int, bytes] = field(default_factory=dict)
     tasks_done: dict[int, int] = field(default_factory=dict)
+    task_statuses: list[pb.TaskStatus] = field(default_factory=list)
+    planned_s: float = 0.0
+    map_stages_s: float = 0.0
     final_pending: set[int] = field(default_factory=set)
     executors_used: set[str] = field(default_factory=set)
     local_result: pa.Table | None = None
@@ -249,7 +252,9 @@ class JobManager:
         job.state = pb.JOB_RUNNING
         job.settings = self._task_settings()
         final = job.stages[-1]
+        job.planned_s = time.monotonic() - job.created
         self._run_map_stages(job)
+        job.map_stages_s = time.monotonic() - job.created - job.planned_s
         executors = self.cluster.executors()
         if not executors:
             msg = "all executors were lost while the query ran"
@@ -288,6 +293,7 @@ class JobManager:
             partitioner=stage.partitioner,
             output_placeholder=stage.output_placeholder,
             buckets=stage.buckets,
+            whole_stage=stage.whole_stage,
             settings=job.settings,
             scheduler_uri=self.uri,
         )
@@ -339,6 +345,7 @@ class JobManager:
                     )
                     if status.schema and stage.stage_id not in job.schemas:
                         job.schemas[stage.stage_id] = status.schema
+                    job.task_statuses.append(status)
                     remaining[stage.stage_id] -= 1
                     job.tasks_done[stage.stage_id] = job.tasks_done.get(stage.stage_id, 0) + 1
         except BaseException:

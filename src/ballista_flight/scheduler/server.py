@@ -157,6 +157,20 @@ class SchedulerServer(flight.FlightServerBase):
                 for e in self.cluster.executors()
             ]  # fmt: skip
             return iter([json.dumps(executors).encode()])
+        if action.type == "job_profile":
+            job_id = body.decode()
+            job = next((j for j in self.jobs.jobs() if j.job_id == job_id), None)
+            if job is None:
+                msg = f"unknown job {job_id}"
+                raise KeyError(msg)
+            from google.protobuf.json_format import MessageToDict
+
+            profile = {
+                "planned_s": job.planned_s,
+                "map_stages_s": job.map_stages_s,
+                "tasks": [MessageToDict(t) for t in job.task_statuses],
+            }
+            return iter([json.dumps(profile).encode()])
         if action.type == "list_jobs":
             from google.protobuf.json_format import MessageToDict
 

@@ -90,7 +90,7 @@ class ShuffleStore:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{key.map_partition}-{key.bucket}.arrow"
         tmp = path.with_suffix(".tmp")
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
             for batch in batches:
                 writer.write_batch(batch)
         tmp.rename(path)
@@ -114,10 +114,24 @@ class ShuffleStore:
             return pa.RecordBatchReader.from_batches(stored.schema, stored.batches)
         assert stored.path is not None
         try:
-            return pa.ipc.open_stream(pa.memory_map(str(stored.path)))
+            table = pa.ipc.open_file(pa.memory_map(str(stored.path))).read_all()
+            return table.to_reader()
         except FileNotFoundError as exc:
             msg = f"shuffle file vanished: {stored.path}"
             raise ShuffleError(msg) from exc
+
+    @property
+    def directory(self) -> Path:
+        """Root of this store's files."""
+        return self._dir
+
+    def locate(self, key: PartitionKey) -> tuple[pa.RecordBatchReader | None, Path | None]:
+        """A partition's file if it is on disk, else a reader over its batches."""
+        with self._lock:
+            stored = self._parts.get(key)
+        if stored is not None and stored.path is not None:
+            return None, stored.path
+        return self.read(key), None
 
     def batches(self, key: PartitionKey) -> tuple[pa.Schema, list[pa.RecordBatch]]:
         """Schema and batches of ``key`` (no copy for in-memory partitions)."""
