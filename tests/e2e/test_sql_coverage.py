@@ -345,6 +345,11 @@ QUERIES: list[Q] = [
         f"SELECT o_region, SUM(o_amount) AS s, RANK() OVER (ORDER BY SUM(o_amount) DESC) AS r, "
         f"SUM(SUM(o_amount)) OVER () AS grand FROM {ORDERS} GROUP BY o_region",
     ),
+    Q(
+        "win_named_window_clause",
+        f"SELECT o_id, SUM(o_amount) OVER w AS s, AVG(o_amount) OVER w AS a FROM {ORDERS} "
+        f"WINDOW w AS (PARTITION BY o_status ORDER BY o_id)",
+    ),
     # ---- set operations
     Q("union", f"SELECT o_cust AS k FROM {ORDERS} UNION SELECT c_id FROM {CUSTOMERS}"),
     Q(
@@ -379,6 +384,17 @@ QUERIES: list[Q] = [
         f"UNION ALL SELECT 'c', c_region, COUNT(*) FROM {CUSTOMERS} GROUP BY c_region "
         f"ORDER BY src, r NULLS FIRST LIMIT 9",
         ordered=True,
+    ),
+    Q(
+        "union_all_of_global_aggregates",
+        f"SELECT SUM(n) AS n FROM (SELECT COUNT(*) AS n FROM {ORDERS} UNION ALL "
+        f"SELECT COUNT(*) FROM {CUSTOMERS}) t",
+    ),
+    # Both inputs hash-partitioned on the same key: DataFusion interleaves them.
+    Q(
+        "union_all_co_partitioned_aggregates_regrouped",
+        f"SELECT k, SUM(n) AS n FROM (SELECT o_cust AS k, COUNT(*) AS n FROM {ORDERS} GROUP BY o_cust "
+        f"UNION ALL SELECT c_id, COUNT(*) FROM {CUSTOMERS} GROUP BY c_id) t GROUP BY k",
     ),
     # ---- DISTINCT and COUNT(DISTINCT)
     Q("distinct_two_columns", f"SELECT DISTINCT o_status, o_region FROM {ORDERS}"),
@@ -437,6 +453,27 @@ QUERIES: list[Q] = [
         f"JOIN {ORDERS} b ON a.o_cust = b.o_cust AND a.o_id < b.o_id GROUP BY a.o_cust",
     ),
     Q(
+        "join_co_partitioned_aggregates",
+        f"SELECT a.o_cust, a.n, b.m FROM (SELECT o_cust, COUNT(*) AS n FROM {ORDERS} GROUP BY o_cust) a "
+        f"JOIN (SELECT o_cust, MAX(o_amount) AS m FROM {ORDERS} GROUP BY o_cust) b ON a.o_cust = b.o_cust",
+    ),
+    # The join's output has two columns of each name; a later exchange must carry them.
+    Q(
+        "join_self_select_star_ordered",
+        f"SELECT * FROM {ORDERS} a JOIN {ORDERS} b ON a.o_cust = b.o_id ORDER BY a.o_id",
+        ordered=True,
+    ),
+    Q(
+        "join_self_same_names_order_limit",
+        f"SELECT a.o_id, b.o_id FROM {ORDERS} a JOIN {ORDERS} b ON a.o_cust = b.o_id ORDER BY a.o_id LIMIT 10",
+        ordered=True,
+    ),
+    Q(
+        "join_with_limited_subquery",
+        f"SELECT o_id, c_name FROM (SELECT * FROM {ORDERS} ORDER BY o_id LIMIT 100) o "
+        f"JOIN {CUSTOMERS} ON o_cust = c_id",
+    ),
+    Q(
         "join_non_equi_filter",
         f"SELECT o_id, c_id FROM {ORDERS} JOIN {CUSTOMERS} ON o_cust = c_id AND o_amount > c_credit",
     ),
@@ -488,6 +525,77 @@ QUERIES: list[Q] = [
         "anti_not_in_outer_nulls",
         f"SELECT c_id, c_name FROM {CUSTOMERS} WHERE c_id NOT IN "
         f"(SELECT o_cust FROM {ORDERS} WHERE o_cust IS NOT NULL AND o_region = 1)",
+    ),
+    Q(
+        "semi_exists_two_keys_with_filter",
+        f"SELECT c_id FROM {CUSTOMERS} c WHERE EXISTS (SELECT 1 FROM {ORDERS} o "
+        f"WHERE o.o_cust = c.c_id AND o.o_region = c.c_region AND o.o_amount > c.c_credit)",
+    ),
+    Q(
+        "anti_not_exists_two_keys",
+        f"SELECT c_id, c_region FROM {CUSTOMERS} c WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {ORDERS} o WHERE o.o_cust = c.c_id AND o.o_region = c.c_region)",
+    ),
+    Q(
+        "semi_in_correlated",
+        f"SELECT c_id FROM {CUSTOMERS} WHERE c_id IN (SELECT o_cust FROM {ORDERS} o WHERE o.o_region = c_region)",
+    ),
+    Q("not_in_list_with_null", f"SELECT o_id FROM {ORDERS} WHERE o_region NOT IN (1, NULL)"),
+    Q(
+        "in_list_strings",
+        f"SELECT o_id FROM {ORDERS} WHERE o_region NOT IN (1, 2) AND o_status IN ('OPEN', 'SHIPPED')",
+    ),
+    Q("exists_uncorrelated_empty", f"SELECT o_id FROM {ORDERS} WHERE EXISTS (SELECT 1 FROM {EMPTY})"),
+    Q(
+        "not_exists_uncorrelated_empty",
+        f"SELECT o_id FROM {ORDERS} WHERE NOT EXISTS (SELECT 1 FROM {EMPTY}) AND o_id < 20",
+    ),
+    # Joins without an equality key run as nested-loop joins.
+    Q(
+        "nested_loop_inner_non_equi",
+        f"SELECT r_id, o_id FROM {REGIONS} JOIN {ORDERS} ON o_region > r_id + 2 AND o_id < 300",
+    ),
+    Q(
+        "nested_loop_left_non_equi",
+        f"SELECT r_id, o_id FROM {REGIONS} LEFT JOIN (SELECT * FROM {ORDERS} WHERE o_id < 50) o "
+        f"ON o_region > r_id + 2",
+    ),
+    Q(
+        "nested_loop_left_non_equi_big_left",
+        f"SELECT o_id, r_name FROM (SELECT * FROM {ORDERS} WHERE o_id < 50) o LEFT JOIN {REGIONS} "
+        f"ON o_region > r_id + 2",
+    ),
+    Q(
+        "nested_loop_right_non_equi",
+        f"SELECT r_id, o_id FROM (SELECT * FROM {ORDERS} WHERE o_id < 50) o RIGHT JOIN {REGIONS} "
+        f"ON o_region > r_id + 2",
+    ),
+    Q(
+        "nested_loop_full_non_equi",
+        f"SELECT r_id, o_id FROM {REGIONS} FULL JOIN (SELECT * FROM {ORDERS} WHERE o_id < 50) o "
+        f"ON o_region > r_id + 2",
+    ),
+    Q(
+        "nested_loop_left_aggregate",
+        f"SELECT r_id, COUNT(o_id) AS n FROM {REGIONS} LEFT JOIN {ORDERS} ON o_region > r_id + 2 GROUP BY r_id",
+    ),
+    Q(
+        "semi_exists_non_equi_correlated",
+        f"SELECT r_id FROM {REGIONS} r WHERE EXISTS (SELECT 1 FROM {ORDERS} o WHERE o.o_region > r.r_id + 2)",
+    ),
+    Q(
+        "anti_not_exists_non_equi_correlated",
+        f"SELECT r_id FROM {REGIONS} r WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {ORDERS} o WHERE o.o_region > r.r_id + 2)",
+    ),
+    Q(
+        "any_subquery",
+        f"SELECT o_id FROM {ORDERS} WHERE o_amount > ANY (SELECT c_credit FROM {CUSTOMERS} WHERE c_region = 3)",
+    ),
+    Q(
+        "all_subquery",
+        f"SELECT o_id, o_amount FROM {ORDERS} WHERE o_amount > ALL "
+        f"(SELECT c_credit FROM {CUSTOMERS} WHERE c_region = 3 AND c_credit IS NOT NULL)",
     ),
     Q(
         "join_empty_side_inner",
@@ -696,6 +804,11 @@ QUERIES: list[Q] = [
         "null_group_keys_and_filters",
         f"SELECT o_priority, o_status, COUNT(*) AS n FROM {ORDERS} "
         f"WHERE o_note IS NULL AND (o_priority IS NULL OR o_status IS NULL) GROUP BY o_priority, o_status",
+    ),
+    Q(
+        "aggregate_filter_clause",
+        f"SELECT o_status, SUM(o_amount) FILTER (WHERE o_region = 1) AS s1, "
+        f"COUNT(*) FILTER (WHERE o_note IS NULL) AS nn FROM {ORDERS} GROUP BY o_status",
     ),
     Q(
         "having",

@@ -266,18 +266,18 @@ def _run_repartition_output(
         status.execute_s = time.perf_counter() - executed
         if not batches:
             return
-        schema = batches[0].schema
+        produced = batches[0].schema
         directory = scratch.path / "out"
         directory.mkdir()
         with (
             pa.OSFile(str(directory / "p000000.arrow"), "wb") as sink,
-            pa.ipc.new_file(sink, schema) as writer,
+            pa.ipc.new_file(sink, produced) as writer,
         ):
             for batch in batches:
                 writer.write_batch(batch)
         del batches
         partitioner = replace_submessage(
-            task.partitioner, task.output_placeholder, _scan(directory, schema, 1)
+            task.partitioner, task.output_placeholder, _scan(directory, produced, 1)
         )
     ctx = _context(task)
     plan = decode(ctx, partitioner)
