@@ -79,9 +79,24 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
 
 
+def scan_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with repeated field names made unique.
+
+    An exchange may carry two columns of one name (``SELECT * FROM t a JOIN t b``);
+    plans address columns by position, but a table cannot have duplicate names.
+    """
+    seen: dict[str, int] = {}
+    fields = []
+    for field in schema:
+        count = seen.get(field.name, 0)
+        seen[field.name] = count + 1
+        fields.append(field if count == 0 else field.with_name(f"{field.name}#{count}"))
+    return pa.schema(fields, metadata=schema.metadata)
+
+
 def _write_partition(path: Path, schema: pa.Schema, sources: list[Source]) -> int:
     """Write ``sources`` into one IPC file (hard-linking a lone local file); return remote bytes."""
-    if len(sources) == 1 and sources[0].path is not None:
+    if len(sources) == 1 and sources[0].path is not None and _same_names(sources[0].path, schema):
         os.link(sources[0].path, path)
         return 0
     remote = 0
@@ -96,6 +111,11 @@ def _write_partition(path: Path, schema: pa.Schema, sources: list[Source]) -> in
                 if source.remote:
                     remote += batch.nbytes
     return remote
+
+
+def _same_names(path: Path, schema: pa.Schema) -> bool:
+    with pa.memory_map(str(path)) as source:
+        return bool(pa.ipc.open_file(source).schema.names == schema.names)
 
 
 def _scan(directory: Path, schema: pa.Schema, partitions: int) -> bytes:
@@ -130,7 +150,7 @@ def _splice_inputs(
             # Every producer was empty: run the exchange's own (empty) subtree.
             plan = replace_submessage(plan, inp.placeholder, inp.original)
             continue
-        schema = schema_from_ipc(inp.schema)
+        schema = scan_schema(schema_from_ipc(inp.schema))
         directory = scratch.path / f"in{inp.stage_id}-{uuid.uuid4().hex[:6]}"
         directory.mkdir()
         empty = _empty_file(directory, schema) if len(inp.read_partitions) < inp.partitions else None
@@ -256,8 +276,9 @@ def _run_merge_output(
 def _run_repartition_output(
     task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, scratch: TaskDir, status: pb.TaskStatus
 ) -> None:
-    if task.whole_stage:
-        # Inputs hold only this task's share: run every partition straight into the partitioner.
+    if task.whole_stage or task.all_partitions:
+        # Inputs hold only this task's share (or the task runs the whole stage):
+        # run every partition straight into the partitioner.
         partitioner = replace_submessage(task.partitioner, task.output_placeholder, plan_bytes)
     else:
         ctx = _context(task)
@@ -266,7 +287,8 @@ def _run_repartition_output(
         status.execute_s = time.perf_counter() - executed
         if not batches:
             return
-        produced = batches[0].schema
+        produced = scan_schema(batches[0].schema)
+        batches = [_conform(b, produced) for b in batches]
         directory = scratch.path / "out"
         directory.mkdir()
         with (
@@ -300,6 +322,7 @@ def _run_repartition_output(
         status.bucket_rows.append(rows)
         status.rows += rows
     status.schema = schema.serialize().to_pybytes()
+    status.map_rows.append(status.rows)
     status.partition_s = time.perf_counter() - partitioned
 
 
@@ -317,10 +340,13 @@ def run_result_task(
         scratch.cleanup()
         raise
 
+    partitions = range(task.stage_partitions) if task.all_partitions else [task.partition]
+
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            for batch in execute(ctx, plan, task.partition):
-                yield _conform_result(batch, schema)
+            for partition in partitions:
+                for batch in execute(ctx, plan, partition):
+                    yield _conform_result(batch, schema)
         finally:
             scratch.cleanup()
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 REPARTITION_OPS = frozenset({"RepartitionExec"})
 MERGE_OPS = frozenset({"CoalescePartitionsExec", "SortPreservingMergeExec"})
+# Operators that verify on decode that their children are hash-partitioned alike.
+KEEPS_HASH_PARTITIONING = frozenset({"InterleaveExec"})
 
 
 class ExchangeKind(enum.Enum):
@@ -78,6 +80,15 @@ class Stage:
     # Every leaf is a shuffle read and tasks read disjoint input partitions, so a
     # task may run all partitions of the stage with only its share of the input.
     whole_stage: bool = False
+    # The stage has a join that emits build-side rows (unmatched, semi, anti)
+    # only from the last probe partition of one plan instance: one task must
+    # run all of its partitions.
+    single_task: bool = False
+
+    @property
+    def tasks(self) -> int:
+        """Tasks the stage runs as."""
+        return 1 if self.single_task else self.partitions
 
     @property
     def consumers_see(self) -> int:
@@ -104,7 +115,7 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
     stages: list[Stage] = []
     boundaries: dict[int, int] = {}  # id(node) -> stage id of the input it stands for
 
-    def build(node: PlanNode) -> tuple[bytes, list[StageInput]]:
+    def build(node: PlanNode, keep_hash: bool = False) -> tuple[bytes, list[StageInput]]:
         if is_repartition(node):
             child = node.children[0]
             out_ph = placeholder(f"out{len(stages)}")
@@ -114,8 +125,16 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
             stage.buckets = node.partitions
             ph = placeholder(f"in{stage.stage_id}")
             boundaries[id(node)] = stage.stage_id
-            return ph, [
-                StageInput(stage.stage_id, ExchangeKind.REPARTITION, node.partitions, ph, node.data, node)
+            if keep_hash:
+                # An ancestor checks, when decoded, that its input is hash-partitioned:
+                # keep the RepartitionExec over the shuffle read. Its rows already sit
+                # in their buckets, so it hashes each row back to the same partition.
+                data = replace_submessage(node.data, child.data, ph)
+                original = child.data
+            else:
+                data, original = ph, node.data
+            return data, [
+                StageInput(stage.stage_id, ExchangeKind.REPARTITION, node.partitions, ph, original, node)
             ]
         if is_merge(node):
             child = node.children[0]
@@ -129,7 +148,7 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
         data = node.data
         inputs: list[StageInput] = []
         for child in node.children:
-            child_data, child_inputs = build(child)
+            child_data, child_inputs = build(child, keep_hash or node.name in KEEPS_HASH_PARTITIONING)
             if child_data is not child.data:
                 data = replace_submessage(data, child.data, child_data)
             inputs.extend(child_inputs)
@@ -140,11 +159,32 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
         stage = Stage(len(stages), data, node.partitions, inputs, output, node)
         stage.reads = [task_reads(node, p, boundaries) for p in range(node.partitions)]
         stage.whole_stage = _leaves_are_inputs(node, boundaries) and _disjoint_reads(stage.reads)
+        stage.single_task = node.partitions > 1 and _needs_one_instance(node, boundaries)
+        if stage.single_task:
+            stage.whole_stage = False
         stages.append(stage)
         return stage
 
     make_stage(root, ExchangeKind.RESULT)
     return stages
+
+
+# Join types whose build (left) side rows are emitted after every probe partition finished.
+_BUILD_SIDE_EMITTING = ("join_type=Left,", "join_type=Full,", "join_type=LeftSemi,", "join_type=LeftAnti,",
+                        "join_type=LeftMark,")  # fmt: skip
+
+
+def _needs_one_instance(node: PlanNode, boundaries: dict[int, int]) -> bool:
+    """Whether the stage holds a join that must see all its probe partitions in one plan."""
+    if id(node) in boundaries:
+        return False
+    detail = node.detail + ","
+    collects_left = node.name == "NestedLoopJoinExec" or (
+        node.name == "HashJoinExec" and "mode=CollectLeft" in detail
+    )
+    if collects_left and any(kind in detail for kind in _BUILD_SIDE_EMITTING):
+        return True
+    return any(_needs_one_instance(child, boundaries) for child in node.children)
 
 
 def _leaves_are_inputs(node: PlanNode, boundaries: dict[int, int]) -> bool:
@@ -211,8 +251,9 @@ def render(stages: list[Stage]) -> str:
             out = "writes 1 shuffle partition per task"
         else:
             out = "streams the result"
-        tasks = "task" if stage.partitions == 1 else "tasks"
-        lines.append(f"Stage {stage.stage_id}: {stage.partitions} {tasks}, {out}")
+        tasks = "task" if stage.tasks == 1 else "tasks"
+        one = f" (all {stage.partitions} partitions in one plan)" if stage.single_task else ""
+        lines.append(f"Stage {stage.stage_id}: {stage.tasks} {tasks}{one}, {out}")
         reads = {id(i.node): i for i in stage.inputs}
 
         def visit(node: PlanNode, depth: int, reads: dict[int, StageInput] = reads) -> None:

@@ -90,7 +90,7 @@ class ShuffleInput(_message.Message):
     def __init__(self, stage_id: _Optional[int] = ..., kind: _Optional[_Union[OutputKind, str]] = ..., partitions: _Optional[int] = ..., placeholder: _Optional[bytes] = ..., read_partitions: _Optional[_Iterable[int]] = ..., locations: _Optional[_Iterable[_Union[MapOutputLocation, _Mapping]]] = ..., original: _Optional[bytes] = ..., schema: _Optional[bytes] = ...) -> None: ...
 
 class TaskTicket(_message.Message):
-    __slots__ = ("job_id", "stage_id", "partition", "attempt", "plan", "inputs", "output", "partitioner", "output_placeholder", "buckets", "result_schema", "settings", "scheduler_uri", "whole_stage")
+    __slots__ = ("job_id", "stage_id", "partition", "attempt", "plan", "inputs", "output", "partitioner", "output_placeholder", "buckets", "result_schema", "settings", "scheduler_uri", "whole_stage", "all_partitions", "stage_partitions")
     class SettingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,8 @@ class TaskTicket(_message.Message):
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_URI_FIELD_NUMBER: _ClassVar[int]
     WHOLE_STAGE_FIELD_NUMBER: _ClassVar[int]
+    ALL_PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    STAGE_PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     stage_id: int
     partition: int
@@ -126,7 +128,9 @@ class TaskTicket(_message.Message):
     settings: _containers.ScalarMap[str, str]
     scheduler_uri: str
     whole_stage: bool
-    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., attempt: _Optional[int] = ..., plan: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[ShuffleInput, _Mapping]]] = ..., output: _Optional[_Union[OutputKind, str]] = ..., partitioner: _Optional[bytes] = ..., output_placeholder: _Optional[bytes] = ..., buckets: _Optional[int] = ..., result_schema: _Optional[bytes] = ..., settings: _Optional[_Mapping[str, str]] = ..., scheduler_uri: _Optional[str] = ..., whole_stage: _Optional[bool] = ...) -> None: ...
+    all_partitions: bool
+    stage_partitions: int
+    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., attempt: _Optional[int] = ..., plan: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[ShuffleInput, _Mapping]]] = ..., output: _Optional[_Union[OutputKind, str]] = ..., partitioner: _Optional[bytes] = ..., output_placeholder: _Optional[bytes] = ..., buckets: _Optional[int] = ..., result_schema: _Optional[bytes] = ..., settings: _Optional[_Mapping[str, str]] = ..., scheduler_uri: _Optional[str] = ..., whole_stage: _Optional[bool] = ..., all_partitions: _Optional[bool] = ..., stage_partitions: _Optional[int] = ...) -> None: ...
 
 class FetchTicket(_message.Message):
     __slots__ = ("job_id", "stage_id", "map_partition", "bucket")
@@ -147,7 +151,7 @@ class ResultTicket(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
-    __slots__ = ("job_id", "stage_id", "partition", "executor_id", "rows", "bytes", "bucket_rows", "empty", "elapsed_s", "bytes_fetched_remote", "bytes_read_local", "schema", "fetch_s", "plan_s", "execute_s", "partition_s")
+    __slots__ = ("job_id", "stage_id", "partition", "executor_id", "rows", "bytes", "bucket_rows", "empty", "elapsed_s", "bytes_fetched_remote", "bytes_read_local", "schema", "fetch_s", "plan_s", "execute_s", "partition_s", "map_rows")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +168,7 @@ class TaskStatus(_message.Message):
     PLAN_S_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_S_FIELD_NUMBER: _ClassVar[int]
     PARTITION_S_FIELD_NUMBER: _ClassVar[int]
+    MAP_ROWS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     stage_id: int
     partition: int
@@ -180,7 +185,8 @@ class TaskStatus(_message.Message):
     plan_s: float
     execute_s: float
     partition_s: float
-    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., executor_id: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., bucket_rows: _Optional[_Iterable[int]] = ..., empty: _Optional[bool] = ..., elapsed_s: _Optional[float] = ..., bytes_fetched_remote: _Optional[int] = ..., bytes_read_local: _Optional[int] = ..., schema: _Optional[bytes] = ..., fetch_s: _Optional[float] = ..., plan_s: _Optional[float] = ..., execute_s: _Optional[float] = ..., partition_s: _Optional[float] = ...) -> None: ...
+    map_rows: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., executor_id: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., bucket_rows: _Optional[_Iterable[int]] = ..., empty: _Optional[bool] = ..., elapsed_s: _Optional[float] = ..., bytes_fetched_remote: _Optional[int] = ..., bytes_read_local: _Optional[int] = ..., schema: _Optional[bytes] = ..., fetch_s: _Optional[float] = ..., plan_s: _Optional[float] = ..., execute_s: _Optional[float] = ..., partition_s: _Optional[float] = ..., map_rows: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class StageStatus(_message.Message):
     __slots__ = ("stage_id", "tasks", "tasks_done", "output")

@@ -93,7 +93,7 @@ class Job:
             stages=[
                 pb.StageStatus(
                     stage_id=s.stage_id,
-                    tasks=s.partitions,
+                    tasks=s.tasks,
                     tasks_done=self.tasks_done.get(s.stage_id, 0),
                     output=s.output.value,
                 )
@@ -261,8 +261,8 @@ class JobManager:
             raise ExecutorUnavailable(msg)
         endpoints = []
         result_schema = schema.serialize().to_pybytes()
-        job.final_pending = set(range(final.partitions))
-        for partition in range(final.partitions):
+        job.final_pending = set(range(final.tasks))
+        for partition in range(final.tasks):
             executor = executors[next(self._rr) % len(executors)]
             task = self._task(job, final, partition)
             task.result_schema = result_schema
@@ -273,7 +273,7 @@ class JobManager:
         job.state = pb.JOB_RESULTS_READY
         if not endpoints:
             self._finish(job)
-        ordered = final.root.name == "SortPreservingMergeExec" or final.partitions <= 1
+        ordered = final.root.name == "SortPreservingMergeExec" or final.tasks <= 1
         return Submitted(job.job_id, schema, endpoints, ordered=ordered)
 
     def _task_settings(self) -> dict[str, str]:
@@ -294,6 +294,8 @@ class JobManager:
             output_placeholder=stage.output_placeholder,
             buckets=stage.buckets,
             whole_stage=stage.whole_stage,
+            all_partitions=stage.single_task,
+            stage_partitions=stage.partitions,
             settings=job.settings,
             scheduler_uri=self.uri,
         )
@@ -304,13 +306,19 @@ class JobManager:
                     kind=_KIND_TO_PB[inp.kind],  # type: ignore[arg-type]
                     partitions=inp.partitions,
                     placeholder=inp.placeholder,
-                    read_partitions=stage.reads[partition].get(inp.stage_id, []),
+                    read_partitions=self._reads(stage, partition, inp.stage_id),
                     locations=job.outputs[inp.stage_id],
                     original=inp.original,
                     schema=job.schemas.get(inp.stage_id, b""),
                 )
             )
         return task
+
+    @staticmethod
+    def _reads(stage: Stage, task: int, input_stage: int) -> list[int]:
+        if stage.single_task:
+            return sorted({p for reads in stage.reads for p in reads.get(input_stage, [])})
+        return stage.reads[task].get(input_stage, [])
 
     def _run_map_stages(self, job: Job) -> None:
         pending = {s.stage_id: s for s in job.stages[:-1]}
@@ -323,9 +331,11 @@ class JobManager:
                         i.stage_id in job.outputs and remaining.get(i.stage_id) == 0 for i in stage.inputs
                     ):
                         del pending[stage_id]
-                        remaining[stage_id] = stage.partitions
-                        job.outputs[stage_id] = [pb.MapOutputLocation() for _ in range(stage.partitions)]
-                        for partition in range(stage.partitions):
+                        remaining[stage_id] = stage.tasks
+                        job.outputs[stage_id] = [
+                            pb.MapOutputLocation(map_partition=p, empty=True) for p in range(stage.partitions)
+                        ]
+                        for partition in range(stage.tasks):
                             future = self._pool.submit(self._run_task, job, stage, partition)
                             running[future] = (stage, partition)
                 if not running:
@@ -335,14 +345,20 @@ class JobManager:
                 for future in done:
                     stage, partition = running.pop(future)
                     status = future.result()
-                    job.outputs[stage.stage_id][partition].CopyFrom(
-                        pb.MapOutputLocation(
-                            map_partition=partition,
-                            executor_id=status.executor_id,
-                            uri=self._uri_of(status.executor_id),
-                            empty=status.empty,
+                    uri = self._uri_of(status.executor_id)
+                    if stage.single_task:
+                        produced = {p: rows for p, rows in enumerate(status.map_rows)}
+                    else:
+                        produced = {partition: 0 if status.empty else 1}
+                    for map_partition, rows in produced.items():
+                        job.outputs[stage.stage_id][map_partition].CopyFrom(
+                            pb.MapOutputLocation(
+                                map_partition=map_partition,
+                                executor_id=status.executor_id,
+                                uri=uri,
+                                empty=rows == 0,
+                            )
                         )
-                    )
                     if status.schema and stage.stage_id not in job.schemas:
                         job.schemas[stage.stage_id] = status.schema
                     job.task_statuses.append(status)
