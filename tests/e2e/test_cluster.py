@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -107,3 +108,42 @@ def test_proxy_mode_serves_results_from_the_scheduler(tpch_dir: Path, reference:
 
             got = pa.concat_tables([plain.do_get(e.ticket).read_all() for e in info.endpoints])
         assert_same_result(got, reference.sql(sql).to_arrow_table(), ordered=True)
+
+
+def test_shuffle_partitions_is_a_session_setting(
+    client: ballista_flight.Context, reference: SessionContext
+) -> None:
+    # Default: the cluster's total slots (two executors, one slot per core each).
+    slots = 2 * (os.cpu_count() or 1)
+    assert f"partitions={slots}, partitioning=Hash(" in client.sql(Q3).explain()
+    try:
+        client.execute("SET ballista.shuffle_partitions = 3")
+        assert "partitions=3, partitioning=Hash(" in client.sql(Q3).explain()
+        assert_same_result(client.sql(Q3).to_arrow(), reference.sql(Q3).to_arrow_table(), ordered=True)
+    finally:
+        client.execute("SET ballista.shuffle_partitions = 0")
+    assert f"partitions={slots}, partitioning=Hash(" in client.sql(Q3).explain()
+
+
+def test_required_settings_cannot_be_changed(client: ballista_flight.Context) -> None:
+    with pytest.raises(flight.FlightError, match="fixed by ballista-flight"):
+        client.execute("SET datafusion.optimizer.enable_dynamic_filter_pushdown = true")
+
+
+def test_concurrent_queries_share_the_cluster(
+    client: ballista_flight.Context, reference: SessionContext
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["q03", "q05", "q10", "q12", "q14", "q18"]
+    sqls = [(QUERIES_DIR / f"{n}.sql").read_text() for n in names]
+    uri = client.uri
+
+    def run(sql: str) -> object:
+        with ballista_flight.connect(uri, timeout=300) as ctx:
+            return ctx.sql(sql).to_arrow()
+
+    with ThreadPoolExecutor(max_workers=len(sqls)) as pool:
+        results = list(pool.map(run, sqls))
+    for name, sql, got in zip(names, sqls, results, strict=True):
+        assert_same_result(got, reference.sql(sql).to_arrow_table(), ordered=True, context=name)  # type: ignore[arg-type]

@@ -56,6 +56,27 @@ _KIND_TO_PB = {
     ExchangeKind.RESULT: pb.OUTPUT_RESULT,
 }
 CALL_TIMEOUT_S = 30.0
+# `SET ballista.shuffle_partitions = N`: partitions per exchange for later queries.
+SHUFFLE_PARTITIONS_KEY = "ballista.shuffle_partitions"
+
+
+def parse_set(sql: str) -> tuple[str, str] | None:
+    """``(key, value)`` of a ``SET key = value`` statement, else None."""
+    kind, _ = classify(sql)
+    if kind is not StatementKind.CATALOG:
+        return None
+    words = sql.strip().rstrip(";").split(None, 1)
+    if len(words) < 2 or words[0].lower() != "set":
+        return None
+    body = words[1]
+    if "=" in body:
+        key, value = body.split("=", 1)
+    elif " to " in body.lower():
+        index = body.lower().index(" to ")
+        key, value = body[:index], body[index + 4 :]
+    else:
+        return None
+    return key.strip().lower(), value.strip().strip("'\"")
 
 
 @dataclass
@@ -179,6 +200,18 @@ class JobManager:
         return max(2, self.cluster.total_slots())
 
     def _plan_sql(self, sql: str) -> DataFrame:
+        setting = parse_set(sql)
+        if setting is not None:
+            key, value = setting
+            if key in REQUIRED_SETTINGS:
+                msg = f"{key} is fixed by ballista-flight: distributed execution depends on it"
+                raise PlanningError(msg)
+            if key == SHUFFLE_PARTITIONS_KEY:
+                key = "datafusion.execution.target_partitions"
+                if value.strip() == "0":  # back to the default: the cluster's slots
+                    self._settings.pop(key, None)
+                    value = str(self._target_partitions())
+                sql = f"SET {key} = {value}"
         with self._ctx_lock:
             target = self._settings.get("datafusion.execution.target_partitions")
             want = target or str(self._target_partitions())
@@ -187,20 +220,9 @@ class JobManager:
                 df = self._ctx.sql(sql)
             except Exception as exc:
                 raise PlanningError(datafusion_message(exc)) from exc
-            self._remember_settings(sql)
+            if setting is not None and not (setting[0] == SHUFFLE_PARTITIONS_KEY and setting[1] == "0"):
+                self._settings[key] = value
             return df
-
-    def _remember_settings(self, sql: str) -> None:
-        kind, _ = classify(sql)
-        if kind is not StatementKind.CATALOG:
-            return
-        words = sql.strip().rstrip(";").split(None, 1)
-        if words and words[0].lower() == "set" and len(words) > 1 and "=" in words[1]:
-            key, value = (part.strip().strip("'\"") for part in words[1].split("=", 1))
-            key = key.lower()
-            if key in REQUIRED_SETTINGS:
-                return
-            self._settings[key] = value
 
     def _stages(self, df: DataFrame) -> list[Stage] | None:
         try:
