@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ballista_flight.plan.protowire import replace_submessage
+from ballista_flight.plan.scans import file_group_count, restrict_file_groups
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -84,6 +85,18 @@ class Stage:
     # only from the last probe partition of one plan instance: one task must
     # run all of its partitions.
     single_task: bool = False
+    # File scans of the stage, restricted per task when it runs whole: key -> bytes.
+    scans: dict[int, bytes] = field(default_factory=dict)
+
+    def task_plan(self, task: int) -> bytes:
+        """The plan a task runs: whole-stage tasks read only their share of each file scan."""
+        if not self.whole_stage or not self.scans:
+            return self.plan
+        plan = self.plan
+        for key, data in self.scans.items():
+            keep = set(self.reads[task].get(key, []))
+            plan = replace_submessage(plan, data, restrict_file_groups(data, keep))
+        return plan
 
     @property
     def tasks(self) -> int:
@@ -157,8 +170,14 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
     def make_stage(node: PlanNode, output: ExchangeKind) -> Stage:
         data, inputs = build(node)
         stage = Stage(len(stages), data, node.partitions, inputs, output, node)
-        stage.reads = [task_reads(node, p, boundaries) for p in range(node.partitions)]
-        stage.whole_stage = _leaves_are_inputs(node, boundaries) and _disjoint_reads(stage.reads)
+        scans = _file_scans(node, boundaries)
+        # Scans are keyed -1, -2, ... beside the input stage ids in ``reads``.
+        scan_keys = {id(leaf): -(i + 1) for i, leaf in enumerate(scans)}
+        unique = len({leaf.data for leaf in scans}) == len(scans)
+        marks = {**boundaries, **scan_keys} if unique else boundaries
+        stage.reads = [task_reads(node, p, marks) for p in range(node.partitions)]
+        stage.scans = {scan_keys[id(leaf)]: leaf.data for leaf in scans} if unique else {}
+        stage.whole_stage = _leaves_are_inputs(node, marks) and _disjoint_reads(stage.reads)
         stage.single_task = node.partitions > 1 and _needs_one_instance(node, boundaries)
         if stage.single_task:
             stage.whole_stage = False
@@ -185,6 +204,16 @@ def _needs_one_instance(node: PlanNode, boundaries: dict[int, int]) -> bool:
     if collects_left and any(kind in detail for kind in _BUILD_SIDE_EMITTING):
         return True
     return any(_needs_one_instance(child, boundaries) for child in node.children)
+
+
+def _file_scans(node: PlanNode, boundaries: dict[int, int]) -> list[PlanNode]:
+    """File-scan leaves of a stage whose file groups match their partitions."""
+    if id(node) in boundaries:
+        return []
+    if not node.children:
+        ok = node.name == "DataSourceExec" and file_group_count(node.data) == node.partitions
+        return [node] if ok else []
+    return [leaf for child in node.children for leaf in _file_scans(child, boundaries)]
 
 
 def _leaves_are_inputs(node: PlanNode, boundaries: dict[int, int]) -> bool:

@@ -310,7 +310,7 @@ class JobManager:
             job_id=job.job_id,
             stage_id=stage.stage_id,
             partition=partition,
-            plan=stage.plan,
+            plan=stage.task_plan(partition),
             output=_KIND_TO_PB[stage.output],  # type: ignore[arg-type]
             partitioner=stage.partitioner,
             output_placeholder=stage.output_placeholder,
