@@ -11,8 +11,6 @@ REQUIRED_SETTINGS: dict[str, str] = {
     "datafusion.execution.enable_file_stream_work_stealing": "false",
     "datafusion.optimizer.enable_dynamic_filter_pushdown": "false",
     "datafusion.optimizer.enable_physical_uncorrelated_scalar_subquery": "false",
-    "datafusion.optimizer.hash_join_single_partition_threshold": "0",
-    "datafusion.optimizer.hash_join_single_partition_threshold_rows": "0",
     # A repartition that preserves order would need a merge per bucket.
     "datafusion.optimizer.prefer_existing_sort": "false",
     "datafusion.catalog.information_schema": "true",
