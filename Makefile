@@ -30,6 +30,11 @@ test: lint typecheck
 test-fast: setup
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow"
 
+# TPC-H side by side (default SF1); tables under benchmarks/results/.
+SCALE ?= 1
+bench: setup
+	$(BIN)/python benchmarks/tpch.py --scale $(SCALE)
+
 # Regenerate the wire messages; tests/test_protos.py fails if they are stale.
 protos: setup
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=src/ballista_flight/proto \

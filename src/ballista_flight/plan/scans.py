@@ -92,7 +92,9 @@ def restrict_file_groups(node: bytes, keep: set[int]) -> bytes:
         pos = group.end
     new_conf += conf[pos:]
     scan = node[top.payload_start : top.end]
-    new_scan = scan[: conf_field.start] + _with_length(scan, conf_field, bytes(new_conf)) + scan[conf_field.end :]
+    new_scan = (
+        scan[: conf_field.start] + _with_length(scan, conf_field, bytes(new_conf)) + scan[conf_field.end :]
+    )
     return node[: top.start] + _with_length(node, top, new_scan)
 
 
