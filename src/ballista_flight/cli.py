@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from ballista_flight._version import DATAFUSION_VERSION, __version__
 from ballista_flight.config import ExecutorConfig, SchedulerConfig, env_name
+from ballista_flight.errors import flight_message
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -141,8 +142,7 @@ def _run_statement(ctx: Any, sql: str) -> bool:
     try:
         table = ctx.execute(sql)
     except flight.FlightError as exc:
-        message = str(exc).split(". Detail:", 1)[0].split("\ngRPC client debug context", 1)[0]
-        print(f"Error: {message}", file=sys.stderr)
+        print(f"Error: {flight_message(exc)}", file=sys.stderr)
         return False
     elapsed = time.perf_counter() - started
     if table.column_names == ["plan_type", "plan"]:

@@ -68,6 +68,13 @@ def datafusion_message(exc: BaseException) -> str:
     return text
 
 
+def flight_message(exc: BaseException) -> str:
+    """A FlightError's server message, without gRPC's detail and debug context."""
+    text = str(exc)
+    text = text.split(". Detail:", 1)[0].split("\ngRPC client debug context", 1)[0]
+    return one_line(text)
+
+
 def to_flight_error(exc: BaseException) -> flight.FlightError:
     """The FlightError a client should see for ``exc``."""
     if isinstance(exc, flight.FlightError):

@@ -18,7 +18,13 @@ import pyarrow as pa
 from pyarrow import flight
 
 from ballista_flight._version import DATAFUSION_VERSION, __version__
-from ballista_flight.errors import ExecutorUnavailable, ShuffleError, TicketError, flight_errors
+from ballista_flight.errors import (
+    ExecutorUnavailable,
+    ShuffleError,
+    TicketError,
+    flight_errors,
+    flight_message,
+)
 from ballista_flight.executor.task import Source, run_result_task, run_shuffle_task
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
@@ -182,10 +188,10 @@ class ExecutorServer(flight.FlightServerBase):
             reader = self._peers.get(loc.uri).do_get(flight.Ticket(raw)).to_reader()
         except flight.FlightUnavailableError as exc:
             self._peers.drop(loc.uri)
-            msg = f"executor {loc.executor_id} at {loc.uri} is unreachable: {exc}"
+            msg = f"executor {loc.executor_id} at {loc.uri} is unreachable: {flight_message(exc)}"
             raise ShuffleError(msg) from exc
         except flight.FlightError as exc:
-            msg = f"fetching shuffle data from executor {loc.executor_id} failed: {exc}"
+            msg = f"fetching shuffle data from executor {loc.executor_id} failed: {flight_message(exc)}"
             raise ShuffleError(msg) from exc
         return Source(reader=reader, remote=True)
 

@@ -28,6 +28,7 @@ from ballista_flight.errors import (
     TaskFailed,
     TicketError,
     datafusion_message,
+    flight_message,
 )
 from ballista_flight.executor.server import ClientPool
 from ballista_flight.plan.physical import snapshot
@@ -392,6 +393,10 @@ class JobManager:
                 future.cancel()
             raise
 
+    def peer(self, uri: str) -> flight.FlightClient:
+        """The shared Flight client for an executor."""
+        return self._clients.get(uri)
+
     def _uri_of(self, executor_id: str) -> str:
         for info in self.cluster.executors():
             if info.executor_id == executor_id:
@@ -425,7 +430,7 @@ class JobManager:
             msg = f"{where}: executor unreachable at {info.uri}"
             raise ExecutorUnavailable(msg) from exc
         except flight.FlightError as exc:
-            msg = f"{where} failed: {_flight_message(exc)}"
+            msg = f"{where} failed: {flight_message(exc)}"
             raise TaskFailed(msg) from exc
         status = pb.TaskStatus()
         status.ParseFromString(table.column(0)[0].as_py())
@@ -521,9 +526,3 @@ class JobManager:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._release_pool.shutdown(wait=True)
         self._clients.close()
-
-
-def _flight_message(exc: flight.FlightError) -> str:
-    text = str(exc)
-    # Drop gRPC's trailing detail block; keep the server's message.
-    return text.split(". Detail:", 1)[0].split("\ngRPC client debug context", 1)[0].strip()

@@ -8,6 +8,7 @@ endpoint's ticket streams that piece. Executors register and heartbeat with
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from pyarrow import flight
 
-from ballista_flight.errors import PlanningError, TicketError, flight_errors
+from ballista_flight.errors import ExecutorUnavailable, PlanningError, TicketError, flight_errors
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.scheduler.cluster import Cluster
 from ballista_flight.scheduler.jobs import JobManager, Submitted
@@ -53,7 +54,7 @@ class SchedulerServer(flight.FlightServerBase):
         self.jobs = JobManager(config, self.cluster, secret, self.uri)
         self._secret = secret
         self._stopping = threading.Event()
-        self._proxy = flight.FlightClient  # clients for proxied results are made per call
+        self._proxy_rr = itertools.count()
         self._sweeper = threading.Thread(target=self._sweep, daemon=True, name="sweeper")
         self._sweeper.start()
 
@@ -120,10 +121,16 @@ class SchedulerServer(flight.FlightServerBase):
 
     def _proxy_result(self, ticket: flight.Ticket, task: pb.TaskTicket) -> flight.FlightDataStream:
         """Run a final-stage task on an executor and relay its rows."""
-        info = self.cluster.acquire(self.config.executor_wait_s)
-        self.cluster.release(info)
-        client = flight.FlightClient(info.uri)
-        reader = client.do_get(ticket)
+        executors = self.cluster.executors()
+        if not executors:
+            msg = "no executors registered to run the result task"
+            raise ExecutorUnavailable(msg)
+        info = executors[next(self._proxy_rr) % len(executors)]
+        try:
+            reader = self.jobs.peer(info.uri).do_get(ticket)
+        except flight.FlightUnavailableError as exc:
+            msg = f"executor {info.executor_id} unreachable at {info.uri}"
+            raise ExecutorUnavailable(msg) from exc
         return flight.RecordBatchStream(reader.to_reader())
 
     @flight_errors
