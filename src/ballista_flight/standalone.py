@@ -128,22 +128,27 @@ class StandaloneCluster:
                 raise RuntimeError(msg)
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stop executors then the scheduler; remove shuffle files."""
-        procs = [p for p in [*self.executors, self.scheduler] if p is not None]
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        """Stop the executors, then the scheduler (so no executor outlives it); remove shuffle files."""
         deadline = time.monotonic() + grace
-        for proc in procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        self._terminate(self.executors, deadline)
+        self._terminate([p for p in [self.scheduler] if p is not None], deadline + grace)
         self.executors = []
         self.scheduler = None
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    @staticmethod
+    def _terminate(procs: list[subprocess.Popen[bytes]], deadline: float) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("process %d did not stop within its grace period; killing it", proc.pid)
+                proc.kill()
+                proc.wait()
 
     def __enter__(self) -> StandaloneCluster:
         self.start()

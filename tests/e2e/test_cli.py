@@ -88,6 +88,19 @@ def test_standalone_runs_sql_and_stops_cleanly_on_sigterm(tpch_dir: Path, tmp_pa
         assert "missing" in bad.stderr
         assert "Traceback" not in bad.stderr
 
+        # The interactive prompt: statements end with ';' and may span lines.
+        prompt = subprocess.run(
+            [*CLI, "sql", "--scheduler", uri],
+            input="SELECT n_name\nFROM nation WHERE n_nationkey = 7;\n\\q\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert prompt.returncode == 0, prompt.stderr
+        assert "GERMANY" in prompt.stdout
+        assert "1 row" in prompt.stdout
+
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         for pid in children:

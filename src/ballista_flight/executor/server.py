@@ -118,6 +118,7 @@ class ExecutorServer(flight.FlightServerBase):
         scheduler = flight.FlightClient(self.config.scheduler)
         options = flight.FlightCallOptions(timeout=CALL_TIMEOUT_S)
         interval = self.config.heartbeat_interval_s
+        failures = 0
         while not self._stopping.is_set():
             try:
                 if not self._registered.is_set():
@@ -129,9 +130,15 @@ class ExecutorServer(flight.FlightServerBase):
                 self._stopping.set()
                 self.shutdown()
                 return
-            except Exception as exc:
-                log.warning("scheduler %s unreachable: %s", self.config.scheduler, exc)
+            except Exception as exc:  # keep trying until the scheduler is back
+                if not self._stopping.is_set():
+                    # Once per outage: a restarting scheduler should not flood the log.
+                    level = logging.WARNING if self._registered.is_set() or not failures else logging.DEBUG
+                    log.log(level, "scheduler %s unreachable: %s", self.config.scheduler, flight_message(exc))
+                failures += 1
                 self._registered.clear()
+            else:
+                failures = 0
             self.store.expire(self.config.job_ttl_s)
             self._stopping.wait(interval if self._registered.is_set() else min(interval, 0.5))
         scheduler.close()
