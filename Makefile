@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test test-fast lint typecheck protos check-protos bench clean
+.PHONY: setup run test test-fast lint typecheck protos bench bench-scaling clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,21 @@ test: lint typecheck
 test-fast: setup
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow"
 
-# TPC-H side by side (default SF1); tables under benchmarks/results/.
+# TPC-H side by side (default SF1), then the shuffle micro-benchmark; results under
+# benchmarks/results/. `make bench-scaling` runs 1, 2 and 4 executors.
 SCALE ?= 1
-bench: setup
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/tpch.py --scale $(SCALE)
+	$(BIN)/python benchmarks/shuffle.py --scale $(SCALE)
+
+bench-scaling: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/tpch.py --scale $(SCALE) --scaling 1 2 4
 
 # Regenerate the wire messages; tests/test_protos.py fails if they are stale.
 protos: setup

@@ -1,12 +1,13 @@
-"""TPC-H side by side: ballista-flight against single-process DataFusion and DuckDB.
+"""TPC-H side by side: ballista-flight against the engines users would pick instead.
 
 Generates TPC-H Parquet with tpchgen-cli (cached under data/), runs the 22
 queries on each engine one after another (warm-up, then the median of --runs),
-checks every engine returned the same rows as DataFusion, and writes a Markdown
-table and JSON under benchmarks/results/. Ratios are to single-process
-DataFusion in the same run.
+checks every engine returned the same rows as single-process DataFusion, and
+writes a Markdown table, JSON and a PNG chart under benchmarks/results/. Ratios
+are to single-process DataFusion in the same run.
 
     python benchmarks/tpch.py --scale 1 --executors 2 --shuffle memory disk
+    python benchmarks/tpch.py --scale 1 --scaling 1 2 4      # the executor-count curve
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+from pyarrow import flight
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,40 +37,80 @@ from tests.compare import assert_same_result  # noqa: E402
 from tests.conftest import TPCH_TABLES, tpch_data  # noqa: E402
 
 QUERIES = ROOT / "benchmarks" / "tpch" / "queries"
-Runner = Callable[[str], pa.Table]
+RESULTS = ROOT / "benchmarks" / "results"
 
 
-def timed(run: Runner, sql: str, runs: int) -> tuple[float, pa.Table]:
-    result = run(sql)  # warm-up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = run(sql)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+@dataclass
+class Engine:
+    """A way to run SQL; ``profile`` (ballista-flight only) explains the last query's time."""
+
+    run: Callable[[str], pa.Table]
+    close: Callable[[], None]
+    profile: Callable[[], dict[str, Any]] | None = None
+    by_position: bool = False  # another engine: compare columns by position, to 1e-4
 
 
-def datafusion_runner(data: Path) -> tuple[Runner, Callable[[], None]]:
+@dataclass
+class Outcome:
+    seconds: dict[str, float] = field(default_factory=dict)
+    agree: dict[str, bool] = field(default_factory=dict)
+    profile: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: str = ""
+
+
+def datafusion_engine(data: Path) -> Engine:
     from datafusion import SessionContext
 
     ctx = SessionContext()
     for table in TPCH_TABLES:
         ctx.register_parquet(table, f"{data / table}/")
-    return (lambda sql: ctx.sql(sql).to_arrow_table()), (lambda: None)
+    return Engine(lambda sql: ctx.sql(sql).to_arrow_table(), lambda: None)
 
 
-def duckdb_runner(data: Path) -> tuple[Runner, Callable[[], None]]:
+def duckdb_engine(data: Path) -> Engine:
     import duckdb
 
     con = duckdb.connect()
     for table in TPCH_TABLES:
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{data / table}/*.parquet')")
-    return (lambda sql: con.execute(sql).to_arrow_table()), con.close
+    return Engine(lambda sql: con.sql(sql).to_arrow_table(), con.close, by_position=True)
 
 
-def ballista_runner(
+def spark_engine(data: Path) -> Engine:
+    if shutil.which("java") is None:
+        raise SkipEngine("no Java runtime on this machine (apt-get install default-jre-headless)")
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise SkipEngine("pyspark is not installed (pip install -e '.[bench]')") from exc
+    cores = os.cpu_count() or 1
+    spark = (
+        SparkSession.builder.master(f"local[{cores}]")
+        .appName("ballista-flight-tpch")
+        .config("spark.driver.memory", "8g")
+        .config("spark.sql.shuffle.partitions", str(cores))
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    for table in TPCH_TABLES:
+        spark.read.parquet(str(data / table)).createOrReplaceTempView(table)
+    return Engine(lambda sql: spark.sql(sql).toArrow(), spark.stop, by_position=True)
+
+
+def ballista_apache_engine(data: Path) -> Engine:
+    """Apache Ballista's wheel needs glibc 2.39; where it cannot load, say why."""
+    libc = os.confstr("CS_GNU_LIBC_VERSION") or "unknown"
+    version = tuple(int(x) for x in libc.split()[-1].split(".")[:2]) if libc.startswith("glibc") else (0, 0)
+    if version < (2, 39):
+        raise SkipEngine(f"the `ballista` wheel needs glibc 2.39; this machine has {libc}")
+    raise SkipEngine("the Apache Ballista runner is not written yet (see the benchmark issue)")
+
+
+def ballista_flight_engine(
     data: Path, executors: int, shuffle: str, partitions: int = 0, slots: int | None = None
-) -> tuple[Runner, Callable[[], None]]:
+) -> Engine:
     import ballista_flight
     from ballista_flight.standalone import StandaloneCluster
 
@@ -76,12 +122,177 @@ def ballista_runner(
     ctx = ballista_flight.connect(cluster.uri)
     for table in TPCH_TABLES:
         ctx.register_parquet(table, f"{data / table}/")
+    last: list[str] = []
+
+    def run(sql: str) -> pa.Table:
+        result = ctx.sql(sql)
+        table = result.to_arrow()
+        last[:] = [result.info.app_metadata.decode()] if result.info else []
+        return table
+
+    def profile() -> dict[str, Any]:
+        with flight.FlightClient(cluster.uri) as client:
+            body = next(iter(client.do_action(("job_profile", last[0].encode())))).body.to_pybytes()
+        raw = json.loads(body)
+        tasks = raw["tasks"]
+        return {
+            "planning_s": raw["planned_s"],
+            "map_stages_s": raw["map_stages_s"],
+            "stages": raw["stages"],
+            "tasks": len(tasks),
+            "shuffle_bytes": sum(int(t.get("bytes", 0)) for t in tasks),
+            "remote_bytes": sum(int(t.get("bytesFetchedRemote", 0)) for t in tasks),
+        }
 
     def close() -> None:
         ctx.close()
         cluster.stop()
 
-    return (lambda sql: ctx.sql(sql).to_arrow()), close
+    return Engine(run, close, profile)
+
+
+class SkipEngine(Exception):
+    """The engine cannot run on this machine; the message says why."""
+
+
+def measure(engine: Engine, sql: str, runs: int) -> tuple[float, pa.Table]:
+    result = engine.run(sql)  # warm-up
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = engine.run(sql)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def run_engines(
+    engines: list[tuple[str, Callable[[], Engine]]], sqls: dict[str, str], runs: int
+) -> dict[str, Outcome]:
+    outcomes: dict[str, Outcome] = {}
+    reference: dict[str, pa.Table] = {}
+    for name, make in engines:
+        outcome = outcomes[name] = Outcome()
+        try:
+            engine = make()
+        except SkipEngine as exc:
+            outcome.skipped = str(exc)
+            print(f"{name}: skipped: {exc}", file=sys.stderr)
+            continue
+        try:
+            for query, sql in sqls.items():
+                seconds, result = measure(engine, sql, runs)
+                outcome.seconds[query] = seconds
+                if engine.profile is not None:
+                    outcome.profile[query] = engine.profile()
+                if not reference.get(query):
+                    reference[query] = result
+                outcome.agree[query] = agrees(
+                    result, reference[query], sql, engine.by_position, f"{name} {query}"
+                )
+                print(f"{name:36} {query} {seconds:8.3f}s", file=sys.stderr, flush=True)
+        finally:
+            engine.close()
+    return outcomes
+
+
+def agrees(got: pa.Table, expected: pa.Table, sql: str, by_position: bool, label: str) -> bool:
+    try:
+        assert_same_result(
+            got,
+            expected,
+            ordered="order by" in sql.lower(),
+            check_names=not by_position,
+            rel_tol=1e-4 if by_position else 1e-6,
+        )
+    except AssertionError as exc:
+        print(f"{label}: differs from DataFusion: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def table(outcomes: dict[str, Outcome], queries: list[str]) -> str:
+    engines = [e for e, o in outcomes.items() if not o.skipped]
+    base = outcomes["datafusion"].seconds
+    lines = ["| query | " + " | ".join(engines) + " |", "|" + "---|" * (len(engines) + 1)]
+    for query in queries:
+        cells = []
+        for engine in engines:
+            seconds = outcomes[engine].seconds[query]
+            ratio = "" if engine == "datafusion" else f" ({seconds / base[query]:.2f}x)"
+            mark = "" if outcomes[engine].agree[query] else " **differs**"
+            cells.append(f"{seconds:.3f}{ratio}{mark}")
+        lines.append(f"| {query} | " + " | ".join(cells) + " |")
+    totals = []
+    for engine in engines:
+        total = sum(outcomes[engine].seconds.values())
+        ratio = "" if engine == "datafusion" else f" ({total / sum(base.values()):.2f}x)"
+        totals.append(f"**{total:.2f}**{ratio}")
+    lines.append("| total | " + " | ".join(totals) + " |")
+    agree_line = "All engines returned the same rows on every query." if all(
+        all(o.agree.values()) for o in outcomes.values() if not o.skipped
+    ) else "Some results differ: see the marked cells."  # fmt: skip
+    lines += ["", agree_line]
+    lines += [f"- {engine}: skipped: {o.skipped}" for engine, o in outcomes.items() if o.skipped]
+    return "\n".join(lines) + "\n"
+
+
+def breakdown(outcome: Outcome, queries: list[str]) -> str:
+    """Where ballista-flight's time went per query: planning, stages, shuffle bytes."""
+    lines = [
+        "| query | total s | planning s | map stages s | stages (start-end s) | shuffle MB | crossed executors MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for query in queries:
+        p = outcome.profile.get(query)
+        if not p:
+            continue
+        stages = " ".join(
+            f"{k}:{v['start_s']:.2f}-{v['end_s']:.2f}"
+            for k, v in sorted(p["stages"].items(), key=lambda kv: int(kv[0]))
+        )
+        lines.append(
+            f"| {query} | {outcome.seconds[query]:.3f} | {p['planning_s']:.3f} | {p['map_stages_s']:.3f} | "
+            f"{stages} | {p['shuffle_bytes'] / 1e6:.1f} | {p['remote_bytes'] / 1e6:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def chart(outcomes: dict[str, Outcome], queries: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    engines = [e for e, o in outcomes.items() if not o.skipped]
+    width = 0.8 / len(engines)
+    fig, ax = plt.subplots(figsize=(14, 5))
+    for i, engine in enumerate(engines):
+        xs = [q + (i - len(engines) / 2) * width + width / 2 for q in range(len(queries))]
+        ax.bar(xs, [outcomes[engine].seconds[q] for q in queries], width, label=engine)
+    ax.set_xticks(range(len(queries)), queries)
+    ax.set_ylabel("seconds (median)")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def machine() -> dict[str, Any]:
+    import datafusion
+
+    cpu = subprocess.run(
+        ["sh", "-c", "lscpu | sed -n 's/Model name: *//p'"], capture_output=True, text=True, check=False
+    )
+    return {
+        "date": dt.date.today().isoformat(),
+        "cpu": cpu.stdout.strip() or platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "datafusion": datafusion.__version__,
+        "pyarrow": pa.__version__,
+    }
 
 
 def main() -> int:
@@ -96,92 +307,64 @@ def main() -> int:
     parser.add_argument("--shuffle-partitions", type=int, default=0, help="0: the cluster's total slots")
     parser.add_argument("--slots", type=int, default=None, help="task slots per executor (default: cores)")
     parser.add_argument("--queries", nargs="*", help="e.g. q01 q09 (default: all 22)")
-    parser.add_argument("--no-duckdb", action="store_true")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--engines",
+        nargs="*",
+        default=["duckdb", "spark", "ballista"],
+        help="other engines to include (default: duckdb spark ballista)",
+    )
+    parser.add_argument(
+        "--scaling",
+        nargs="*",
+        type=int,
+        help="instead: ballista-flight (memory) with each of these executor counts",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)  # fmt: skip
     args = parser.parse_args()
 
     data = tpch_data(args.scale, args.parts)
-    names = args.queries or sorted(p.stem for p in QUERIES.glob("q*.sql"))
-    sqls = {n: (QUERIES / f"{n}.sql").read_text() for n in names}
-    engines: list[tuple[str, Callable[[], tuple[Runner, Callable[[], None]]]]] = [
-        ("datafusion", lambda: datafusion_runner(data))
-    ]
-    engines += [
-        (
-            f"ballista-flight ({args.executors}x, {mode})",
-            lambda mode=mode: ballista_runner(
-                data, args.executors, mode, args.shuffle_partitions, args.slots
-            ),
-        )
-        for mode in args.shuffle
-    ]
-    if not args.no_duckdb:
-        engines.append(("duckdb", lambda: duckdb_runner(data)))
+    queries = args.queries or sorted(p.stem for p in QUERIES.glob("q*.sql"))
+    sqls = {q: (QUERIES / f"{q}.sql").read_text() for q in queries}
+    engines: list[tuple[str, Callable[[], Engine]]] = [("datafusion", lambda: datafusion_engine(data))]
+    label = f"tpch-sf{args.scale:g}"
+    if args.scaling:
+        label += "-scaling"
+        for n in args.scaling:
+            engines.append((f"ballista-flight ({n}x)", lambda n=n: ballista_flight_engine(data, n, "memory")))
+    else:
+        for mode in args.shuffle:
+            engines.append((
+                f"ballista-flight ({args.executors}x, {mode})",
+                lambda mode=mode: ballista_flight_engine(
+                    data, args.executors, mode, args.shuffle_partitions, args.slots
+                ),
+            ))  # fmt: skip
+        others = {"duckdb": duckdb_engine, "spark": spark_engine, "ballista": ballista_apache_engine}
+        names = {"duckdb": "duckdb", "spark": "spark (local)", "ballista": "apache ballista"}
+        for other in args.engines:
+            engines.append((names[other], lambda other=other: others[other](data)))
 
-    times: dict[str, dict[str, float]] = {}
-    agree: dict[str, dict[str, bool]] = {}
-    reference: dict[str, pa.Table] = {}
-    for engine, make in engines:
-        run, close = make()
-        times[engine], agree[engine] = {}, {}
-        try:
-            for name in names:
-                seconds, result = timed(run, sqls[name], args.runs)
-                times[engine][name] = seconds
-                if engine == "datafusion":
-                    reference[name] = result
-                    agree[engine][name] = True
-                else:
-                    try:
-                        ordered = "order by" in sqls[name].lower()
-                        ours = engine.startswith("ballista-flight")
-                        assert_same_result(
-                            result,
-                            reference[name],
-                            ordered=ordered,
-                            check_names=ours,
-                            rel_tol=1e-6 if ours else 1e-4,
-                        )
-                        agree[engine][name] = True
-                    except AssertionError as exc:
-                        agree[engine][name] = False
-                        print(f"{engine} {name}: differs from DataFusion: {exc}", file=sys.stderr)
-                print(f"{engine:32} {name} {seconds:8.3f}s", file=sys.stderr, flush=True)
-        finally:
-            close()
-
-    table = render(names, times, agree)
-    print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-             "scale": args.scale, "parts": args.parts, "runs": args.runs, "executors": args.executors}  # fmt: skip
-    (args.out / f"tpch-sf{args.scale}.json").write_text(
-        json.dumps({**stamp, "seconds": times, "agree": agree}, indent=1)
+    outcomes = run_engines(engines, sqls, args.runs)
+    info = machine()
+    header = (
+        f"TPC-H SF{args.scale:g} ({args.parts} files per table), median of {args.runs} after a warm-up; "
+        f"{info['date']}, {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
+        f"datafusion {info['datafusion']}, pyarrow {info['pyarrow']}\n\n"
     )
-    (args.out / f"tpch-sf{args.scale}.md").write_text(table)
-    return 0 if all(all(v.values()) for v in agree.values()) else 1
-
-
-def render(names: list[str], times: dict[str, dict[str, float]], agree: dict[str, dict[str, bool]]) -> str:
-    engines = list(times)
-    base = times["datafusion"]
-    head = "| query | " + " | ".join(engines) + " |"
-    lines = [head, "|" + "---|" * (len(engines) + 1)]
-    for name in names:
-        cells = []
-        for engine in engines:
-            seconds = times[engine][name]
-            mark = "" if agree[engine][name] else " (differs!)"
-            ratio = "" if engine == "datafusion" else f" ({seconds / base[name]:.2f}x)"
-            cells.append(f"{seconds:.3f}{ratio}{mark}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    totals = []
-    for engine in engines:
-        total = sum(times[engine].values())
-        ratio = "" if engine == "datafusion" else f" ({total / sum(base.values()):.2f}x)"
-        totals.append(f"**{total:.2f}**{ratio}")
-    lines.append("| total | " + " | ".join(totals) + " |")
-    return "\n".join(lines) + "\n"
+    text = header + table(outcomes, queries)
+    ours = next((o for e, o in outcomes.items() if e.startswith("ballista-flight") and o.profile), None)
+    if ours is not None:
+        text += "\nWhere ballista-flight's time went (first ballista-flight column):\n\n" + breakdown(
+            ours, queries
+        )
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{label}.md").write_text(text)
+    payload = {**info, "scale": args.scale, "parts": args.parts, "runs": args.runs,
+               "engines": {e: o.__dict__ for e, o in outcomes.items()}}  # fmt: skip
+    (args.out / f"{label}.json").write_text(json.dumps(payload, indent=1))
+    chart(outcomes, queries, args.out / f"{label}.png", header.split(";", maxsplit=1)[0])
+    return 0 if all(all(o.agree.values()) for o in outcomes.values()) else 1
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ class TaskInputs:
     """What a task read, for its status report."""
 
     remote_bytes: int = 0
+    remote_fetch_s: float = 0.0
     fetch_s: float = 0.0
     plan_s: float = 0.0
 
@@ -94,14 +95,18 @@ def scan_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def _write_partition(path: Path, schema: pa.Schema, sources: list[Source]) -> int:
-    """Write ``sources`` into one IPC file (hard-linking a lone local file); return remote bytes."""
+def _write_partition(path: Path, schema: pa.Schema, sources: list[Source]) -> tuple[int, float]:
+    """Write ``sources`` into one IPC file (hard-linking a lone local file).
+
+    Returns the bytes that came from other executors and the seconds spent on them.
+    """
     if len(sources) == 1 and sources[0].path is not None and _same_names(sources[0].path, schema):
         os.link(sources[0].path, path)
-        return 0
-    remote = 0
+        return 0, 0.0
+    remote, remote_s = 0, 0.0
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
         for source in sources:
+            started = time.perf_counter()
             reader = source.reader
             if reader is None:
                 assert source.path is not None
@@ -110,7 +115,9 @@ def _write_partition(path: Path, schema: pa.Schema, sources: list[Source]) -> in
                 writer.write_batch(_conform(batch, schema))
                 if source.remote:
                     remote += batch.nbytes
-    return remote
+            if source.remote:
+                remote_s += time.perf_counter() - started
+    return remote, remote_s
 
 
 def _same_names(path: Path, schema: pa.Schema) -> bool:
@@ -171,7 +178,9 @@ def _splice_inputs(
                 keys = [] if loc.empty else [(loc, PartitionKey(task.job_id, inp.stage_id, part, 0))]
             futures.append(pool.submit(_gather, path, schema, keys, open_source))
         for future in futures:
-            stats.remote_bytes += future.result()
+            remote, remote_s = future.result()
+            stats.remote_bytes += remote
+            stats.remote_fetch_s += remote_s
         stats.fetch_s += time.perf_counter() - started
         plan = replace_submessage(plan, inp.placeholder, _scan(directory, schema, inp.partitions))
     return plan
@@ -179,8 +188,12 @@ def _splice_inputs(
 
 def _gather(
     path: Path, schema: pa.Schema, keys: list[tuple[pb.MapOutputLocation, PartitionKey]], open_source: Open
-) -> int:
-    return _write_partition(path, schema, [open_source(loc, key) for loc, key in keys])
+) -> tuple[int, float]:
+    started = time.perf_counter()
+    sources = [open_source(loc, key) for loc, key in keys]
+    opened = time.perf_counter() - started
+    remote, remote_s = _write_partition(path, schema, sources)
+    return remote, remote_s + (opened if any(s.remote for s in sources) else 0.0)
 
 
 def decode(ctx: SessionContext, plan: bytes) -> ExecutionPlan:
@@ -239,6 +252,7 @@ def run_shuffle_task(
             partition=task.partition,
             executor_id=executor_id,
             bytes_fetched_remote=stats.remote_bytes,
+            remote_fetch_s=stats.remote_fetch_s,
             fetch_s=stats.fetch_s,
             plan_s=stats.plan_s,
         )
@@ -307,7 +321,7 @@ def _run_repartition_output(
     schema: pa.Schema | None = None
     outputs: list[list[pa.RecordBatch]] = []
     for bucket in range(task.buckets):
-        out = list(execute(ctx, plan, bucket))
+        out = coalesce(list(execute(ctx, plan, bucket)))
         if out and schema is None:
             schema = out[0].schema
         outputs.append(out)
@@ -324,6 +338,34 @@ def _run_repartition_output(
     status.schema = schema.serialize().to_pybytes()
     status.map_rows.append(status.rows)
     status.partition_s = time.perf_counter() - partitioned
+
+
+COALESCE_ROWS = 65536
+
+
+def coalesce(batches: list[pa.RecordBatch], target_rows: int = COALESCE_ROWS) -> list[pa.RecordBatch]:
+    """Concatenate runs of small batches (a RepartitionExec splits each input batch N ways).
+
+    Flight, IPC and DataFusion all pay per batch. String-view columns are left
+    alone: their slices share data buffers, and concatenating them would carry
+    those buffers several times.
+    """
+    if len(batches) < 2 or any(
+        pa.types.is_string_view(t) or pa.types.is_binary_view(t) for t in batches[0].schema.types
+    ):
+        return batches
+    out: list[pa.RecordBatch] = []
+    group: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        group.append(batch)
+        rows += batch.num_rows
+        if rows >= target_rows:
+            out.append(group[0] if len(group) == 1 else pa.concat_batches(group))
+            group, rows = [], 0
+    if group:
+        out.append(group[0] if len(group) == 1 else pa.concat_batches(group))
+    return out
 
 
 def run_result_task(

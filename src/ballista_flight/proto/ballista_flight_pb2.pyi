@@ -151,7 +151,7 @@ class ResultTicket(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
-    __slots__ = ("job_id", "stage_id", "partition", "executor_id", "rows", "bytes", "bucket_rows", "empty", "elapsed_s", "bytes_fetched_remote", "bytes_read_local", "schema", "fetch_s", "plan_s", "execute_s", "partition_s", "map_rows")
+    __slots__ = ("job_id", "stage_id", "partition", "executor_id", "rows", "bytes", "bucket_rows", "empty", "elapsed_s", "bytes_fetched_remote", "bytes_read_local", "schema", "fetch_s", "plan_s", "execute_s", "partition_s", "map_rows", "remote_fetch_s")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +169,7 @@ class TaskStatus(_message.Message):
     EXECUTE_S_FIELD_NUMBER: _ClassVar[int]
     PARTITION_S_FIELD_NUMBER: _ClassVar[int]
     MAP_ROWS_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_FETCH_S_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     stage_id: int
     partition: int
@@ -186,7 +187,8 @@ class TaskStatus(_message.Message):
     execute_s: float
     partition_s: float
     map_rows: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., executor_id: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., bucket_rows: _Optional[_Iterable[int]] = ..., empty: _Optional[bool] = ..., elapsed_s: _Optional[float] = ..., bytes_fetched_remote: _Optional[int] = ..., bytes_read_local: _Optional[int] = ..., schema: _Optional[bytes] = ..., fetch_s: _Optional[float] = ..., plan_s: _Optional[float] = ..., execute_s: _Optional[float] = ..., partition_s: _Optional[float] = ..., map_rows: _Optional[_Iterable[int]] = ...) -> None: ...
+    remote_fetch_s: float
+    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., executor_id: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., bucket_rows: _Optional[_Iterable[int]] = ..., empty: _Optional[bool] = ..., elapsed_s: _Optional[float] = ..., bytes_fetched_remote: _Optional[int] = ..., bytes_read_local: _Optional[int] = ..., schema: _Optional[bytes] = ..., fetch_s: _Optional[float] = ..., plan_s: _Optional[float] = ..., execute_s: _Optional[float] = ..., partition_s: _Optional[float] = ..., map_rows: _Optional[_Iterable[int]] = ..., remote_fetch_s: _Optional[float] = ...) -> None: ...
 
 class StageStatus(_message.Message):
     __slots__ = ("stage_id", "tasks", "tasks_done", "output")

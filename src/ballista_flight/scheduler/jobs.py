@@ -97,6 +97,8 @@ class Job:
     task_statuses: list[pb.TaskStatus] = field(default_factory=list)
     planned_s: float = 0.0
     map_stages_s: float = 0.0
+    # stage id -> (seconds after the job started when it began, and when it ended)
+    stage_times: dict[int, tuple[float, float]] = field(default_factory=dict)
     final_pending: set[int] = field(default_factory=set)
     executors_used: set[str] = field(default_factory=set)
     local_result: pa.Table | None = None
@@ -347,6 +349,7 @@ class JobManager:
         pending = {s.stage_id: s for s in job.stages[:-1]}
         running: dict[Future[pb.TaskStatus], tuple[Stage, int]] = {}
         remaining: dict[int, int] = {}
+        started: dict[int, float] = {}
         try:
             while pending or running:
                 for stage_id, stage in list(pending.items()):
@@ -354,6 +357,7 @@ class JobManager:
                         i.stage_id in job.outputs and remaining.get(i.stage_id) == 0 for i in stage.inputs
                     ):
                         del pending[stage_id]
+                        started[stage_id] = time.monotonic() - job.created
                         remaining[stage_id] = stage.tasks
                         job.outputs[stage_id] = [
                             pb.MapOutputLocation(map_partition=p, empty=True) for p in range(stage.partitions)
@@ -386,6 +390,11 @@ class JobManager:
                         job.schemas[stage.stage_id] = status.schema
                     job.task_statuses.append(status)
                     remaining[stage.stage_id] -= 1
+                    if remaining[stage.stage_id] == 0:
+                        job.stage_times[stage.stage_id] = (
+                            started[stage.stage_id],
+                            time.monotonic() - job.created,
+                        )
                     job.tasks_done[stage.stage_id] = job.tasks_done.get(stage.stage_id, 0) + 1
         except BaseException:
             job.cancelled.set()

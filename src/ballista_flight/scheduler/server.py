@@ -175,6 +175,7 @@ class SchedulerServer(flight.FlightServerBase):
             profile = {
                 "planned_s": job.planned_s,
                 "map_stages_s": job.map_stages_s,
+                "stages": {str(k): {"start_s": a, "end_s": b} for k, (a, b) in job.stage_times.items()},
                 "tasks": [MessageToDict(t) for t in job.task_statuses],
             }
             return iter([json.dumps(profile).encode()])
@@ -193,4 +194,5 @@ class SchedulerServer(flight.FlightServerBase):
             ("result_done", "An executor finished streaming a result partition."),
             ("list_executors", "JSON list of registered executors."),
             ("list_jobs", "JSON list of recent jobs and their states."),
+            ("job_profile", "JSON timings of a job: planning, stages, every task's phases."),
         ]

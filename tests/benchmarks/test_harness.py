@@ -1,0 +1,43 @@
+"""Smoke test of the benchmark harness at SF0.01: it runs, and it notices wrong answers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from benchmarks.tpch import agrees, table
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def test_tpch_harness_runs_and_writes_its_outputs(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "tpch.py"), "--scale", "0.01", "--runs", "1",
+         "--queries", "q01", "q03", "--shuffle", "memory", "--engines", "duckdb", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = (tmp_path / "tpch-sf0.01.md").read_text()
+    assert "All engines returned the same rows" in text
+    assert "| q03 |" in text
+    assert "ballista-flight (2x, memory)" in text
+    assert (tmp_path / "tpch-sf0.01.json").exists()
+    assert (tmp_path / "tpch-sf0.01.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_wrong_answer_is_reported() -> None:
+    good = pa.table({"a": [1, 2]})
+    assert agrees(good, good, "select a from t order by a", by_position=False, label="same")
+    assert not agrees(pa.table({"a": [1, 3]}), good, "select a from t", by_position=False, label="wrong")
+    from benchmarks.tpch import Outcome
+
+    outcomes = {
+        "datafusion": Outcome(seconds={"q1": 1.0}, agree={"q1": True}),
+        "other": Outcome(seconds={"q1": 2.0}, agree={"q1": False}),
+    }
+    assert "**differs**" in table(outcomes, ["q1"])
