@@ -107,3 +107,22 @@ def test_running_stages_by_hand_gives_datafusion_rows(ctx: object) -> None:
                 }
     expected = ctx.sql(sql).to_arrow_table()  # type: ignore[attr-defined]
     assert_same_result(pa.Table.from_batches(result), expected, ordered=False)
+
+
+def test_round_robin_fan_out_of_one_partition_is_dropped(ctx: object, tpch_dir: Path) -> None:
+    ctx.register_parquet("one_file", str(tpch_dir / "nation" / "nation.1.parquet"))  # type: ignore[attr-defined]
+    plan = snapshot(ctx.sql("select n_name from one_file where n_nationkey = 7").execution_plan())  # type: ignore[attr-defined]
+    assert any("RoundRobinBatch" in n.detail for n in plan.walk())
+    stages = cut_stages(plan, placeholder)
+    assert len(stages) == 1
+    assert stages[0].tasks == 1
+
+
+def test_round_robin_below_a_partitioned_join_is_kept() -> None:
+    scan = node("DataSourceExec", 1)
+    rr = PlanNode("RepartitionExec", "RepartitionExec: partitioning=RoundRobinBatch(4)", 4, b"rr", [scan])
+    other = node("Other", 4)
+    join = PlanNode("HashJoinExec", "HashJoinExec: mode=Partitioned", 4, b"join", [rr, other])
+    from ballista_flight.plan.stages import drop_round_robin
+
+    assert drop_round_robin(join) is join

@@ -21,13 +21,13 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ballista_flight.plan.physical import PlanNode
 from ballista_flight.plan.protowire import replace_submessage
 from ballista_flight.plan.scans import file_group_count, restrict_file_groups
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ballista_flight.plan.physical import PlanNode
 
 REPARTITION_OPS = frozenset({"RepartitionExec"})
 MERGE_OPS = frozenset({"CoalescePartitionsExec", "SortPreservingMergeExec"})
@@ -119,6 +119,70 @@ def is_merge(node: PlanNode) -> bool:
     return node.name in MERGE_OPS and len(node.children) == 1 and node.children[0].partitions > 1
 
 
+# Operators whose output partition i is computed from input partition i alone.
+_PARTITION_WISE = frozenset(
+    {"FilterExec", "ProjectionExec", "CoalesceBatchesExec", "CooperativeExec", "LocalLimitExec", "UnionExec"}
+)
+# Joins whose right (probe) side is partition-wise, the left collected whole.
+_PROBE_RIGHT = frozenset({"CrossJoinExec", "NestedLoopJoinExec"})
+
+
+def _absorbs(node: PlanNode) -> bool:
+    """Whether ``node`` re-partitions its input, whatever the input's partition count."""
+    return node.name in REPARTITION_OPS or node.name in MERGE_OPS
+
+
+def _partition_wise_children(node: PlanNode) -> list[bool]:
+    """For each child: does ``node``'s partition count simply follow that child's?"""
+    if node.name in _PARTITION_WISE:
+        return [True] * len(node.children)
+    if node.name == "AggregateExec" and "mode=Partial," in node.detail + ",":
+        return [True]
+    if node.name == "SortExec" and "preserve_partitioning=[true]" in node.detail:
+        return [True]
+    if node.name in _PROBE_RIGHT or (node.name == "HashJoinExec" and "mode=CollectLeft" in node.detail):
+        return [False, True]
+    return [False] * len(node.children)
+
+
+def drop_round_robin(root: PlanNode) -> PlanNode:
+    """Remove round-robin repartitions of a single partition where nothing depends on them.
+
+    DataFusion fans a one-file scan out round robin for parallelism; distributed, that is a
+    whole shuffle stage (and N result endpoints) for no work. It is dropped when every
+    operator above it, up to the next exchange or the root, computes partition i from input
+    partition i, so fewer partitions change nothing but the task count.
+    """
+
+    def rewrite(node: PlanNode, absorbed: bool) -> PlanNode:
+        if (
+            absorbed
+            and node.name in REPARTITION_OPS
+            and "RoundRobinBatch" in node.detail
+            and node.children[0].partitions == 1
+        ):
+            return rewrite(node.children[0], absorbed)
+        follows = _partition_wise_children(node)
+        children = [
+            rewrite(child, _absorbs(node) or (absorbed and follow))
+            for child, follow in zip(node.children, follows, strict=True)
+        ]
+        if all(new is old for new, old in zip(children, node.children, strict=True)):
+            return node
+        data = node.data
+        for new, old in zip(children, node.children, strict=True):
+            if new is not old:
+                data = replace_submessage(data, old.data, new.data)
+        partitions = node.partitions
+        if node.name == "UnionExec":
+            partitions = sum(c.partitions for c in children)
+        elif any(follows):
+            partitions = children[follows.index(True)].partitions
+        return PlanNode(node.name, node.detail, partitions, data, children, node.hash_exprs)
+
+    return rewrite(root, absorbed=True)
+
+
 def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stage]:
     """Cut ``root`` into stages; the last one is the final (result) stage.
 
@@ -184,7 +248,7 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
         stages.append(stage)
         return stage
 
-    make_stage(root, ExchangeKind.RESULT)
+    make_stage(drop_round_robin(root), ExchangeKind.RESULT)
     return stages
 
 
