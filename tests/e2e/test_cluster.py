@@ -147,3 +147,13 @@ def test_concurrent_queries_share_the_cluster(
         results = list(pool.map(run, sqls))
     for name, sql, got in zip(names, sqls, results, strict=True):
         assert_same_result(got, reference.sql(sql).to_arrow_table(), ordered=True, context=name)  # type: ignore[arg-type]
+
+
+def test_get_schema_answers_without_running(
+    memory_cluster: StandaloneCluster, client: ballista_flight.Context
+) -> None:
+    sql = "select n_name, count(*) as n from nation group by n_name"
+    with flight.FlightClient(memory_cluster.uri) as plain:
+        schema = plain.get_schema(flight.FlightDescriptor.for_command(sql.encode())).schema
+    assert schema.names == ["n_name", "n"]
+    assert schema == client.sql(sql).to_arrow().schema

@@ -185,9 +185,9 @@ class JobManager:
         if kind is StatementKind.EXPLAIN:
             return self._explain(job, text)
         if kind is StatementKind.CATALOG:
-            df = self._plan_sql(job.sql)
+            df = self.plan_sql(job.sql)
             return self._local(job, df.to_arrow_table())
-        df = self._plan_sql(text)
+        df = self.plan_sql(text)
         if kind is StatementKind.LOCAL:
             return self._local(job, self._collect_locally(df))
         stages = self._stages(df)
@@ -202,7 +202,8 @@ class JobManager:
             return self.config.shuffle_partitions
         return max(2, self.cluster.total_slots())
 
-    def _plan_sql(self, sql: str) -> DataFrame:
+    def plan_sql(self, sql: str) -> DataFrame:
+        """Plan ``sql`` on the scheduler's session (applying and remembering SET statements)."""
         setting = parse_set(sql)
         if setting is not None:
             key, value = setting
@@ -250,7 +251,7 @@ class JobManager:
         if "analyze" in options:
             msg = "EXPLAIN ANALYZE is not supported yet; use EXPLAIN for the distributed plan"
             raise PlanningError(msg)
-        df = self._plan_sql(query)
+        df = self.plan_sql(query)
         stages = self._stages(df)
         rows = [("logical_plan", df.optimized_logical_plan().display_indent())]
         if stages is None:

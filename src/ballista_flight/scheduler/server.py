@@ -105,7 +105,7 @@ class SchedulerServer(flight.FlightServerBase):
         if kind is not StatementKind.QUERY:
             msg = "GetSchema answers queries only"
             raise PlanningError(msg)
-        return flight.SchemaResult(self.jobs._plan_sql(text).schema())
+        return flight.SchemaResult(self.jobs.plan_sql(text).schema())
 
     @flight_errors
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
