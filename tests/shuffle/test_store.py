@@ -64,9 +64,13 @@ def test_disk_mode_writes_ipc_files(tmp_path: Path) -> None:
     store.put(key, data[0].schema, data)
     assert store.memory_bytes == 0
     assert len(files(tmp_path)) == 1
-    schema, got = store.batches(key)
-    assert schema == data[0].schema
-    assert pa.Table.from_batches(got).equals(pa.Table.from_batches(data))
+    reader, path = store.locate(key)
+    assert reader is None
+    assert path is not None
+    assert path.exists()
+    got = store.read(key).read_all()
+    assert got.schema == data[0].schema
+    assert got.equals(pa.Table.from_batches(data))
 
 
 def test_missing_partition_and_ttl(tmp_path: Path) -> None:

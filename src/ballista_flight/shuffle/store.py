@@ -133,15 +133,6 @@ class ShuffleStore:
             return None, stored.path
         return self.read(key), None
 
-    def batches(self, key: PartitionKey) -> tuple[pa.Schema, list[pa.RecordBatch]]:
-        """Schema and batches of ``key`` (no copy for in-memory partitions)."""
-        with self._lock:
-            stored = self._parts.get(key)
-        if stored is not None and stored.batches is not None:
-            return stored.schema, stored.batches
-        reader = self.read(key)
-        return reader.schema, list(reader)
-
     def is_released(self, job_id: str) -> bool:
         """Whether ``job_id`` finished and its data was dropped."""
         with self._lock:
