@@ -65,6 +65,10 @@ class SchedulerConfig(BaseModel):
         30.0, description="How long a query waits for an executor slot before failing."
     )
     result_ttl_s: float = Field(600.0, description="Results not fetched within this time are dropped.")
+    task_attempts: int = Field(
+        4,
+        description="Attempts of a task whose executor (or input's executor) was lost, before the query fails.",
+    )
     cluster_secret: str = Field(
         "", description="Secret that signs tickets (default: random per scheduler start)."
     )

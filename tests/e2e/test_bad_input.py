@@ -136,10 +136,8 @@ def test_unreachable_executor(tpch_dir: Path) -> None:
         victim = cluster.executors[0]
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
-        try:
-            ctx.sql(GOOD).to_arrow()
-        except flight.FlightError as exc:
-            assert_clean_message(exc, "unreachable")
-        # The scheduler noticed: the next query runs on the survivor and is right.
+        # The scheduler still lists the dead executor (its heartbeats have not timed out):
+        # tasks sent there fail to connect and are retried on the survivor.
+        assert len(executors(cluster.uri)) == 2
         assert_healthy(ctx)
         assert len(executors(cluster.uri)) == 1

@@ -99,6 +99,7 @@ class Job:
     map_stages_s: float = 0.0
     # stage id -> (seconds after the job started when it began, and when it ended)
     stage_times: dict[int, tuple[float, float]] = field(default_factory=dict)
+    lost_executors: set[str] = field(default_factory=set)
     final_pending: set[int] = field(default_factory=set)
     executors_used: set[str] = field(default_factory=set)
     local_result: pa.Table | None = None
@@ -347,61 +348,130 @@ class JobManager:
         return stage.reads[task].get(input_stage, [])
 
     def _run_map_stages(self, job: Job) -> None:
-        pending = {s.stage_id: s for s in job.stages[:-1]}
+        """Run every stage but the last, retrying tasks lost with their executor.
+
+        A stage runs once all its inputs are complete. A task that fails because an
+        executor is gone (its own, or one holding its input) is retried; the outputs
+        that lived on the lost executor are recomputed first, by re-running only the
+        map tasks that produced them. Any other failure fails the job.
+        """
+        stages = {s.stage_id: s for s in job.stages[:-1]}
+        missing: dict[int, set[int]] = {}  # stage -> tasks whose output is not (or no longer) there
         running: dict[Future[pb.TaskStatus], tuple[Stage, int]] = {}
-        remaining: dict[int, int] = {}
+        attempts: dict[tuple[int, int], int] = {}
         started: dict[int, float] = {}
+
+        def complete(stage_id: int) -> bool:
+            return stage_id in missing and not missing[stage_id]
+
         try:
-            while pending or running:
-                for stage_id, stage in list(pending.items()):
-                    if all(
-                        i.stage_id in job.outputs and remaining.get(i.stage_id) == 0 for i in stage.inputs
-                    ):
-                        del pending[stage_id]
+            while True:
+                for stage_id, stage in stages.items():
+                    if complete(stage_id) or not all(complete(i.stage_id) for i in stage.inputs):
+                        continue
+                    if stage_id not in missing:
+                        missing[stage_id] = set(range(stage.tasks))
                         started[stage_id] = time.monotonic() - job.created
-                        remaining[stage_id] = stage.tasks
                         job.outputs[stage_id] = [
                             pb.MapOutputLocation(map_partition=p, empty=True) for p in range(stage.partitions)
                         ]
-                        for partition in range(stage.tasks):
-                            future = self._pool.submit(self._run_task, job, stage, partition)
-                            running[future] = (stage, partition)
+                    in_flight = {t for s, t in running.values() if s.stage_id == stage_id}
+                    for task in sorted(missing[stage_id] - in_flight):
+                        tries = attempts[(stage_id, task)] = attempts.get((stage_id, task), 0) + 1
+                        if tries > self.config.task_attempts:
+                            msg = (
+                                f"stage {stage_id} task {task} failed {tries - 1} times "
+                                f"(executors lost); last error: {job.error}"
+                            )
+                            raise TaskFailed(msg)
+                        running[self._pool.submit(self._run_task, job, stage, task)] = (stage, task)
                 if not running:
+                    if all(complete(stage_id) for stage_id in stages):
+                        return
                     msg = "internal error: stages wait on each other"
                     raise TaskFailed(msg)
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    stage, partition = running.pop(future)
-                    status = future.result()
-                    uri = self._uri_of(status.executor_id)
-                    if stage.single_task:
-                        produced = {p: rows for p, rows in enumerate(status.map_rows)}
-                    else:
-                        produced = {partition: 0 if status.empty else 1}
-                    for map_partition, rows in produced.items():
-                        job.outputs[stage.stage_id][map_partition].CopyFrom(
-                            pb.MapOutputLocation(
-                                map_partition=map_partition,
-                                executor_id=status.executor_id,
-                                uri=uri,
-                                empty=rows == 0,
-                            )
-                        )
-                    if status.schema and stage.stage_id not in job.schemas:
-                        job.schemas[stage.stage_id] = status.schema
-                    job.task_statuses.append(status)
-                    remaining[stage.stage_id] -= 1
-                    if remaining[stage.stage_id] == 0:
+                    stage, task = running.pop(future)
+                    try:
+                        status = future.result()
+                        uri = self._uri_of(status.executor_id)
+                    except (ExecutorUnavailable, TaskFailed) as exc:
+                        lost = self._lost_executors(job, exc)
+                        if not lost:
+                            raise
+                        job.error = str(exc)
+                        log.warning("job %s: executors %s lost; retrying %s", job.job_id, sorted(lost), exc)
+                        self._forget_outputs(job, stages, missing, lost)
+                        continue
+                    self._record(job, stage, task, status, uri)
+                    missing[stage.stage_id].discard(task)
+                    if not missing[stage.stage_id]:
                         job.stage_times[stage.stage_id] = (
                             started[stage.stage_id],
                             time.monotonic() - job.created,
                         )
-                    job.tasks_done[stage.stage_id] = job.tasks_done.get(stage.stage_id, 0) + 1
         except BaseException:
             job.cancelled.set()
             for future in running:
                 future.cancel()
             raise
+
+    def _record(self, job: Job, stage: Stage, task: int, status: pb.TaskStatus, uri: str) -> None:
+        if stage.single_task:
+            produced = dict(enumerate(status.map_rows))
+        else:
+            produced = {task: 0 if status.empty else 1}
+        for map_partition, rows in produced.items():
+            job.outputs[stage.stage_id][map_partition].CopyFrom(
+                pb.MapOutputLocation(
+                    map_partition=map_partition, executor_id=status.executor_id, uri=uri, empty=rows == 0
+                )
+            )
+        if status.schema and stage.stage_id not in job.schemas:
+            job.schemas[stage.stage_id] = status.schema
+        job.task_statuses.append(status)
+        job.tasks_done[stage.stage_id] = job.tasks_done.get(stage.stage_id, 0) + 1
+
+    def _lost_executors(self, job: Job, exc: BaseException) -> set[str]:
+        """Executors involved in ``job`` that no longer answer (and are forgotten)."""
+        known = {e.executor_id: e for e in self.cluster.executors()}
+        if not known:
+            return set()  # nothing left to retry on: fail now, clearly
+        involved = {loc.executor_id for locs in job.outputs.values() for loc in locs if loc.executor_id}
+        lost = {e for e in involved if e not in known}
+        for executor_id in involved - lost:
+            try:
+                options = flight.FlightCallOptions(timeout=2.0)
+                list(self._clients.get(known[executor_id].uri).do_action("stats", options))
+            except flight.FlightError:
+                self._clients.drop(known[executor_id].uri)
+                self.cluster.remove(executor_id)
+                lost.add(executor_id)
+        # A task that started before an earlier loss may still fail on it.
+        lost |= {e for e in job.lost_executors if e in str(exc)}
+        if isinstance(exc, ExecutorUnavailable) and not lost:
+            # The task's own executor was unreachable (already forgotten by _call).
+            lost.add("?")
+        job.lost_executors |= lost
+        return lost
+
+    @staticmethod
+    def _forget_outputs(
+        job: Job, stages: dict[int, Stage], missing: dict[int, set[int]], lost: set[str]
+    ) -> None:
+        """Mark outputs held by lost executors as missing, so their map tasks run again."""
+        for stage_id, locations in job.outputs.items():
+            stage = stages.get(stage_id)
+            if stage is None:
+                continue
+            for loc in locations:
+                if loc.executor_id in lost and not loc.empty:
+                    missing[stage_id].add(0 if stage.single_task else loc.map_partition)
+                    loc.CopyFrom(pb.MapOutputLocation(map_partition=loc.map_partition, empty=True))
+            if stage.single_task and 0 in missing[stage_id]:
+                for loc in locations:
+                    loc.CopyFrom(pb.MapOutputLocation(map_partition=loc.map_partition, empty=True))
 
     def peer(self, uri: str) -> flight.FlightClient:
         """The shared Flight client for an executor."""

@@ -1,0 +1,59 @@
+"""A lost executor costs time, not answers: tasks are retried, lost map output recomputed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+from pyarrow import flight
+
+import ballista_flight
+from ballista_flight.standalone import StandaloneCluster
+from tests.compare import assert_same_result
+from tests.conftest import QUERIES_DIR, register_tpch
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from datafusion import SessionContext
+
+pytestmark = pytest.mark.slow
+
+
+def _tasks_done(uri: str) -> int:
+    with flight.FlightClient(uri) as client:
+        jobs = json.loads(next(iter(client.do_action("list_jobs"))).body.to_pybytes())
+    running = [j for j in jobs if j.get("state") == "JOB_RUNNING"]
+    return sum(int(s.get("tasksDone", 0)) for j in running for s in j.get("stages", []))
+
+
+@pytest.mark.parametrize("query", ["q21", "q09"])
+def test_executor_killed_while_map_stages_run(tpch_dir: Path, reference: SessionContext, query: str) -> None:
+    sql = (QUERIES_DIR / f"{query}.sql").read_text()
+    with StandaloneCluster(executors=3, slots=1, log_level="error") as cluster:
+        with ballista_flight.connect(cluster.uri, timeout=120) as ctx:
+            register_tpch(ctx, tpch_dir)
+            outcome: dict[str, object] = {}
+
+            def run() -> None:
+                try:
+                    outcome["table"] = ctx.sql(sql).to_arrow()
+                except Exception as exc:
+                    outcome["error"] = exc
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            deadline = time.monotonic() + 30
+            while _tasks_done(cluster.uri) < 2:  # some map output exists somewhere
+                assert time.monotonic() < deadline, "the query never started"
+                time.sleep(0.005)
+            victim = cluster.executors[1]
+            os.kill(victim.pid, signal.SIGKILL)
+            thread.join(120)
+        assert "error" not in outcome, outcome.get("error")
+        assert_same_result(outcome["table"], reference.sql(sql).to_arrow_table(), ordered=True)  # type: ignore[arg-type]
