@@ -47,6 +47,7 @@ def assert_clean_message(exc: BaseException, *needles: str) -> None:
         ("select n_name + 1 from nation", ["coerce"]),
         ("", ["empty"]),
         ("explain analyze select 1", ["not supported"]),
+        ("select " + " + ".join(["1"] * 5000), ["too complex", "limit"]),
     ],
 )
 def test_bad_sql(client: ballista_flight.Context, sql: str, needles: list[str]) -> None:

@@ -31,3 +31,11 @@ def test_explain_options_are_split_from_the_query() -> None:
     options, query = explain_options(rest)
     assert options == {"analyze", "verbose"}
     assert query.strip() == "select 1"
+
+
+def test_operator_count_ignores_strings_and_comments() -> None:
+    from ballista_flight.scheduler.statements import operator_count
+
+    assert operator_count("select a + b * c from t where x = 1 and y <> 'a+b' -- c + d") == 5
+    assert operator_count("select '--' || \"a+b\" /* - */") == 1
+    assert operator_count("select " + " + ".join(["1"] * 100)) == 99

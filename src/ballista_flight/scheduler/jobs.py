@@ -36,10 +36,12 @@ from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context, placeh
 from ballista_flight.plan.stages import ExchangeKind, Stage, cut_stages, render, to_dot
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.scheduler.statements import (
+    MAX_OPERATORS,
     MAX_SQL_BYTES,
     StatementKind,
     classify,
     explain_options,
+    operator_count,
 )
 from ballista_flight.tickets import sign
 
@@ -171,6 +173,10 @@ class JobManager:
             raise PlanningError(msg)
         if not sql.strip():
             msg = "empty SQL statement"
+            raise PlanningError(msg)
+        operators = operator_count(sql)
+        if operators > MAX_OPERATORS:
+            msg = f"statement too complex: {operators} operators (the limit is {MAX_OPERATORS})"
             raise PlanningError(msg)
         job = Job(job_id=uuid.uuid4().hex[:16], sql=sql)
         with self._jobs_lock:
