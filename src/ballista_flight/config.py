@@ -98,6 +98,9 @@ class ExecutorConfig(BaseModel):
         "(memory mode), e.g. 512MiB or 2GiB.",
     )
     heartbeat_interval_s: float = Field(2.0, description="Seconds between heartbeats.")
+    shutdown_grace_s: float = Field(
+        30.0, description="On SIGTERM: how long running tasks may finish before the executor exits."
+    )
     job_ttl_s: float = Field(
         3600.0, description="Shuffle data of a job never released is deleted after this long."
     )

@@ -127,7 +127,7 @@ class StandaloneCluster:
                 msg = f"cluster process exited early with code {proc.returncode}: {proc.args!r}"
                 raise RuntimeError(msg)
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 40.0) -> None:
         """Stop the executors, then the scheduler (so no executor outlives it); remove shuffle files."""
         deadline = time.monotonic() + grace
         self._terminate(self.executors, deadline)

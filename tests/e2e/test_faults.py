@@ -57,3 +57,37 @@ def test_executor_killed_while_map_stages_run(tpch_dir: Path, reference: Session
             thread.join(120)
         assert "error" not in outcome, outcome.get("error")
         assert_same_result(outcome["table"], reference.sql(sql).to_arrow_table(), ordered=True)  # type: ignore[arg-type]
+
+
+def test_sigterm_drains_an_executor_without_losing_the_query(
+    tpch_dir: Path, reference: SessionContext
+) -> None:
+    sql = (QUERIES_DIR / "q21.sql").read_text()
+    cluster = StandaloneCluster(executors=2, slots=1, log_level="error")
+    with cluster, ballista_flight.connect(cluster.uri, timeout=120) as ctx:
+        register_tpch(ctx, tpch_dir)
+        outcome: dict[str, object] = {}
+
+        def run() -> None:
+            try:
+                outcome["table"] = ctx.sql(sql).to_arrow()
+            except Exception as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while _tasks_done(cluster.uri) < 1:
+            assert time.monotonic() < deadline, "the query never started"
+            time.sleep(0.005)
+        victim = cluster.executors[1]
+        victim.send_signal(signal.SIGTERM)
+        thread.join(120)
+        assert victim.wait(40) == 0
+        assert "error" not in outcome, outcome.get("error")
+        assert_same_result(outcome["table"], reference.sql(sql).to_arrow_table(), ordered=True)  # type: ignore[arg-type]
+        # The drained executor is gone from the cluster; the survivor answers the next query.
+        with flight.FlightClient(cluster.uri) as client:
+            listed = json.loads(next(iter(client.do_action("list_executors"))).body.to_pybytes())
+        assert [e["executor_id"] for e in listed] == ["executor-0"]
+        assert ctx.sql("select count(*) as n from nation").to_arrow().column("n").to_pylist() == [25]

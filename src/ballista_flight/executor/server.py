@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,7 @@ class ExecutorServer(flight.FlightServerBase):
         self._secret: bytes | None = None
         self._registered = threading.Event()
         self._stopping = threading.Event()
+        self._draining = threading.Event()
         self._slots = threading.BoundedSemaphore(config.slots)
         self._running = 0
         self._running_lock = threading.Lock()
@@ -106,13 +108,39 @@ class ExecutorServer(flight.FlightServerBase):
         """Block until the scheduler accepted this executor."""
         return self._registered.wait(timeout)
 
-    def stop(self) -> None:
-        """Stop serving and drop all shuffle data."""
+    def stop(self, grace_s: float | None = None) -> None:
+        """Drain, then stop serving and drop all shuffle data.
+
+        New tasks are refused (the scheduler retries them elsewhere) and the scheduler
+        is told to forget this executor; running tasks get ``grace_s`` to finish while
+        shuffle fetches are still served.
+        """
+        grace = self.config.shutdown_grace_s if grace_s is None else grace_s
+        self._draining.set()
+        self._deregister()
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with self._running_lock:
+                if self._running == 0:
+                    break
+            time.sleep(0.05)
+        else:
+            log.warning("executor %s: tasks still running after %.0fs; stopping anyway", self.executor_id, grace)
         self._stopping.set()
         self.shutdown()
         self._fetch_pool.shutdown(wait=False, cancel_futures=True)
         self._peers.close()
         self.store.close()
+
+    def _deregister(self) -> None:
+        if not self._registered.is_set():
+            return
+        try:
+            with flight.FlightClient(self.config.scheduler) as scheduler:
+                options = flight.FlightCallOptions(timeout=CALL_TIMEOUT_S)
+                list(scheduler.do_action(("deregister_executor", self.executor_id.encode()), options))
+        except flight.FlightError as exc:
+            log.info("could not deregister from the scheduler: %s", flight_message(exc))
 
     def _membership_loop(self) -> None:
         scheduler = flight.FlightClient(self.config.scheduler)
@@ -120,6 +148,9 @@ class ExecutorServer(flight.FlightServerBase):
         interval = self.config.heartbeat_interval_s
         failures = 0
         while not self._stopping.is_set():
+            if self._draining.is_set():  # deregistered: do not come back
+                self._stopping.wait(0.2)
+                continue
             try:
                 if not self._registered.is_set():
                     self._register(scheduler, options)
@@ -218,6 +249,9 @@ class ExecutorServer(flight.FlightServerBase):
             return flight.RecordBatchStream(reader)
         if kind == "task":
             task = parsed.task
+            if self._draining.is_set():
+                msg = f"executor {self.executor_id} is shutting down"
+                raise ExecutorUnavailable(msg)
             if self.store.is_released(task.job_id):
                 msg = f"job {task.job_id} has finished; its results were already fetched or dropped"
                 raise TicketError(msg)

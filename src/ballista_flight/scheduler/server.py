@@ -152,6 +152,9 @@ class SchedulerServer(flight.FlightServerBase):
             beat.ParseFromString(body)
             known = self.cluster.heartbeat(beat)
             return iter([pb.HeartbeatResponse(known=known).SerializeToString()])
+        if action.type == "deregister_executor":
+            self.cluster.remove(body.decode())
+            return iter([b""])
         if action.type == "result_done":
             status = pb.TaskStatus()
             status.ParseFromString(body)
@@ -191,6 +194,7 @@ class SchedulerServer(flight.FlightServerBase):
         return [
             ("register_executor", "An executor joins the cluster (executors only)."),
             ("heartbeat", "An executor is alive (executors only)."),
+            ("deregister_executor", "An executor is shutting down (executors only)."),
             ("result_done", "An executor finished streaming a result partition."),
             ("list_executors", "JSON list of registered executors."),
             ("list_jobs", "JSON list of recent jobs and their states."),
