@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level",
         default=os.environ.get("BALLISTA_FLIGHT_LOG_LEVEL", "info"),
-        choices=["debug", "info", "warning", "error"],
+        choices=["debug", "info", "warning", "error", "critical"],
         help="Logging level [env BALLISTA_FLIGHT_LOG_LEVEL; default info].",
     )
     sub = parser.add_subparsers(dest="cmd", required=True)

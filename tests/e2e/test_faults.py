@@ -91,3 +91,23 @@ def test_sigterm_drains_an_executor_without_losing_the_query(
             listed = json.loads(next(iter(client.do_action("list_executors"))).body.to_pybytes())
         assert [e["executor_id"] for e in listed] == ["executor-0"]
         assert ctx.sql("select count(*) as n from nation").to_arrow().column("n").to_pylist() == [25]
+
+
+def test_all_executors_gone_fails_fast_with_a_clear_error(tpch_dir: Path) -> None:
+    cluster = StandaloneCluster(
+        executors=2, log_level="critical", extra_scheduler_args=["--executor-wait-s", "3"]
+    )
+    with cluster, ballista_flight.connect(cluster.uri, timeout=60) as ctx:
+        register_tpch(ctx, tpch_dir)
+        for proc in cluster.executors:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        started = time.monotonic()
+        with pytest.raises(flight.FlightError) as info:
+            ctx.sql((QUERIES_DIR / "q03.sql").read_text()).to_arrow()
+        assert time.monotonic() - started < 15
+        message = str(info.value).split(". Detail:")[0]
+        assert "unreachable" in message or "no executors" in message, message
+        assert "Traceback" not in message
+        # The scheduler itself is fine and says so.
+        assert ctx.execute("SHOW TABLES").num_rows > 0

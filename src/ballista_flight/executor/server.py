@@ -125,7 +125,9 @@ class ExecutorServer(flight.FlightServerBase):
                     break
             time.sleep(0.05)
         else:
-            log.warning("executor %s: tasks still running after %.0fs; stopping anyway", self.executor_id, grace)
+            log.warning(
+                "executor %s: tasks still running after %.0fs; stopping anyway", self.executor_id, grace
+            )
         self._stopping.set()
         self.shutdown()
         self._fetch_pool.shutdown(wait=False, cancel_futures=True)
