@@ -39,11 +39,11 @@ def test_executor_config_from_strings() -> None:
 def test_every_server_flag_names_its_environment_variable() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "cmd")
-    for name in ("scheduler", "executor", "standalone", "sql"):
+    for name in ("scheduler", "executor", "standalone", "sql", "jobs"):
         actions = [a for a in sub.choices[name]._actions if a.option_strings and a.dest != "help"]  # type: ignore[index]
         assert actions
         for action in actions:
-            if action.dest in {"command", "file"}:
+            if action.dest in {"command", "file", "cancel"}:
                 continue
             assert f"BALLISTA_FLIGHT_{action.dest.upper()}" in (action.help or ""), (name, action.dest)
 

@@ -218,6 +218,38 @@ def _cmd_sql(args: argparse.Namespace) -> int:
             buffer = []
 
 
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    import json
+
+    import pyarrow as pa
+    from pyarrow import flight
+
+    with flight.FlightClient(args.scheduler) as client:
+        try:
+            if args.cancel:
+                body = next(iter(client.do_action(("cancel_job", args.cancel.encode())))).body
+                print(f"job {args.cancel}: {json.loads(body.to_pybytes())['state']}")
+                return 0
+            jobs = json.loads(next(iter(client.do_action("list_jobs"))).body.to_pybytes())
+        except flight.FlightError as exc:
+            print(f"Error: {flight_message(exc)}", file=sys.stderr)
+            return 1
+    rows = [
+        {
+            "job_id": j["jobId"],
+            "state": j.get("state", "").removeprefix("JOB_").lower(),
+            "stages": f"{sum(1 for s in j.get('stages', []) if s.get('tasksDone', 0) >= s.get('tasks', 0))}"
+            f"/{len(j.get('stages', []))}",
+            "seconds": round(float(j.get("elapsedS", 0.0)), 3),
+            "sql": " ".join(j.get("sql", "").split())[:60],
+            "error": (j.get("error") or "")[:60],
+        }
+        for j in jobs
+    ]
+    print(format_table(pa.Table.from_pylist(rows)) if rows else "no jobs")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ballista-flight``."""
     parser = argparse.ArgumentParser(
@@ -288,6 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--command", help="SQL to run (several statements separated by ';').")
     p.add_argument("-f", "--file", help="File of SQL statements to run.")
     p.set_defaults(func=_cmd_sql)  # fmt: skip
+    p = sub.add_parser(
+        "jobs", help="List recent jobs, or cancel one.", description="List recent jobs, or cancel one."
+    )
+    p.add_argument(
+        "--scheduler",
+        default=env("BALLISTA_FLIGHT_SCHEDULER", "grpc://127.0.0.1:50050"),
+        help="Scheduler URI [env BALLISTA_FLIGHT_SCHEDULER; default grpc://127.0.0.1:50050].",
+    )
+    p.add_argument("--cancel", metavar="JOB_ID", help="Cancel this job.")
+    p.set_defaults(func=_cmd_jobs)  # fmt: skip
     return parser
 
 

@@ -101,6 +101,14 @@ def test_standalone_runs_sql_and_stops_cleanly_on_sigterm(tpch_dir: Path, tmp_pa
         assert "GERMANY" in prompt.stdout
         assert "1 row" in prompt.stdout
 
+        jobs = subprocess.run(
+            [*CLI, "jobs", "--scheduler", uri], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert jobs.returncode == 0, jobs.stderr
+        assert "succeeded" in jobs.stdout
+        assert "failed" in jobs.stdout  # the SELECT from a missing table
+        assert "missing" in jobs.stdout
+
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         for pid in children:

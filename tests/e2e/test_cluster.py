@@ -157,3 +157,25 @@ def test_get_schema_answers_without_running(
         schema = plain.get_schema(flight.FlightDescriptor.for_command(sql.encode())).schema
     assert schema.names == ["n_name", "n"]
     assert schema == client.sql(sql).to_arrow().schema
+
+
+def test_job_status_and_cancel(memory_cluster: StandaloneCluster, client: ballista_flight.Context) -> None:
+    import json
+
+    with flight.FlightClient(memory_cluster.uri) as plain:
+        info = plain.get_flight_info(flight.FlightDescriptor.for_command(Q3.encode()))
+        job_id = info.app_metadata
+
+        def action(name: str) -> dict[str, object]:
+            return json.loads(next(iter(plain.do_action((name, job_id)))).body.to_pybytes())  # type: ignore[no-any-return]
+
+        assert action("job_status")["state"] == "JOB_RESULTS_READY"
+        assert action("cancel_job")["state"] == "JOB_CANCELLED"
+        endpoint = info.endpoints[0]
+        where = flight.FlightClient(endpoint.locations[0]) if endpoint.locations else plain
+        with pytest.raises(flight.FlightError, match="finished"):
+            where.do_get(endpoint.ticket).read_all()
+        with pytest.raises(flight.FlightError, match="unknown job"):
+            list(plain.do_action(("job_status", b"nope")))
+    assert wait_until_released(memory_cluster.uri)[0]["jobs"] == []
+    assert client.sql("select count(*) as n from region").to_arrow().column("n").to_pylist() == [5]

@@ -46,6 +46,8 @@ from ballista_flight.scheduler.statements import (
 from ballista_flight.tickets import sign
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from datafusion import DataFrame
 
     from ballista_flight.config import SchedulerConfig
@@ -59,6 +61,12 @@ _KIND_TO_PB = {
     ExchangeKind.RESULT: pb.OUTPUT_RESULT,
 }
 CALL_TIMEOUT_S = 30.0
+
+
+class JobCancelled(TaskFailed):
+    """The client or an operator cancelled the job."""
+
+
 # `SET ballista.shuffle_partitions = N`: partitions per exchange for later queries.
 SHUFFLE_PARTITIONS_KEY = "ballista.shuffle_partitions"
 
@@ -102,6 +110,8 @@ class Job:
     # stage id -> (seconds after the job started when it began, and when it ended)
     stage_times: dict[int, tuple[float, float]] = field(default_factory=dict)
     lost_executors: set[str] = field(default_factory=set)
+    client_gone: Callable[[], bool] | None = None
+    cancel_requested: bool = False
     final_pending: set[int] = field(default_factory=set)
     executors_used: set[str] = field(default_factory=set)
     local_result: pa.Table | None = None
@@ -166,8 +176,11 @@ class JobManager:
         self._settings: dict[str, str] = {}
 
     # -- entry point -----------------------------------------------------------
-    def submit(self, sql: str) -> Submitted:
-        """Run ``sql`` up to its final stage; return the result's schema and endpoints."""
+    def submit(self, sql: str, client_gone: Callable[[], bool] | None = None) -> Submitted:
+        """Run ``sql`` up to its final stage; return the result's schema and endpoints.
+
+        ``client_gone`` tells whether the caller cancelled or timed out; the job then stops.
+        """
         if len(sql.encode()) > MAX_SQL_BYTES:
             msg = f"SQL text is {len(sql.encode())} bytes; the limit is {MAX_SQL_BYTES}"
             raise PlanningError(msg)
@@ -178,7 +191,7 @@ class JobManager:
         if operators > MAX_OPERATORS:
             msg = f"statement too complex: {operators} operators (the limit is {MAX_OPERATORS})"
             raise PlanningError(msg)
-        job = Job(job_id=uuid.uuid4().hex[:16], sql=sql)
+        job = Job(job_id=uuid.uuid4().hex[:16], sql=sql, client_gone=client_gone)
         with self._jobs_lock:
             self._jobs[job.job_id] = job
         try:
@@ -396,7 +409,10 @@ class JobManager:
                         return
                     msg = "internal error: stages wait on each other"
                     raise TaskFailed(msg)
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=0.25, return_when=FIRST_COMPLETED)
+                if job.cancel_requested or (job.client_gone is not None and job.client_gone()):
+                    msg = f"job {job.job_id} was cancelled"
+                    raise JobCancelled(msg)
                 for future in done:
                     stage, task = running.pop(future)
                     try:
@@ -559,20 +575,47 @@ class JobManager:
         job.finished = time.monotonic()
         self._release(job)
 
+    def cancel(self, job_id: str) -> pb.JobStatus:
+        """Stop a job: no further tasks, its shuffle data released, its tickets refused."""
+        with self._jobs_lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            msg = f"unknown job {job_id}"
+            raise KeyError(msg)
+        job.cancel_requested = True
+        if job.state in (pb.JOB_QUEUED, pb.JOB_RESULTS_READY):
+            self._fail(job, JobCancelled(f"job {job_id} was cancelled"))
+            # Once cancel_job answers, executors refuse the job's tickets.
+            self._release(job, wait_s=CALL_TIMEOUT_S)
+        return job.status()
+
+    def job(self, job_id: str) -> Job:
+        """The job ``job_id``."""
+        with self._jobs_lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            msg = f"unknown job {job_id}"
+            raise KeyError(msg)
+        return job
+
     def _fail(self, job: Job, exc: BaseException) -> None:
-        job.state = pb.JOB_FAILED
+        if job.state in (pb.JOB_FAILED, pb.JOB_CANCELLED, pb.JOB_SUCCEEDED):
+            return
+        job.state = pb.JOB_CANCELLED if isinstance(exc, JobCancelled) else pb.JOB_FAILED
         job.error = str(exc)
         job.finished = time.monotonic()
         job.cancelled.set()
         log.info("job %s failed: %s", job.job_id, exc)
         self._release(job)
 
-    def _release(self, job: Job) -> None:
+    def _release(self, job: Job, wait_s: float = 0.0) -> None:
+        """Tell the executors to drop the job's data (waiting up to ``wait_s`` for them)."""
         job.local_result = None
         executors = {e.executor_id: e.uri for e in self.cluster.executors()}
         targets = [executors[e] for e in job.executors_used if e in executors]
-        for uri in targets:
-            self._release_pool.submit(self._release_on, uri, job.job_id)
+        futures = [self._release_pool.submit(self._release_on, uri, job.job_id) for uri in targets]
+        if wait_s > 0:
+            wait(futures, timeout=wait_s)
 
     def _release_on(self, uri: str, job_id: str) -> None:
         body = pb.ReleaseJob(job_id=job_id).SerializeToString()

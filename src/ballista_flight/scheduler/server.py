@@ -91,7 +91,7 @@ class SchedulerServer(flight.FlightServerBase):
     def get_flight_info(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
-        submitted = self.jobs.submit(_sql_of(descriptor))
+        submitted = self.jobs.submit(_sql_of(descriptor), client_gone=context.is_cancelled)
         return self._flight_info(descriptor, submitted)
 
     @flight_errors
@@ -167,12 +167,16 @@ class SchedulerServer(flight.FlightServerBase):
                 for e in self.cluster.executors()
             ]  # fmt: skip
             return iter([json.dumps(executors).encode()])
-        if action.type == "job_profile":
+        if action.type in ("job_status", "cancel_job"):
+            from google.protobuf.json_format import MessageToDict
+
             job_id = body.decode()
-            job = next((j for j in self.jobs.jobs() if j.job_id == job_id), None)
-            if job is None:
-                msg = f"unknown job {job_id}"
-                raise KeyError(msg)
+            status = (
+                self.jobs.cancel(job_id) if action.type == "cancel_job" else self.jobs.job(job_id).status()
+            )
+            return iter([json.dumps(MessageToDict(status)).encode()])
+        if action.type == "job_profile":
+            job = self.jobs.job(body.decode())
             from google.protobuf.json_format import MessageToDict
 
             profile = {
@@ -199,4 +203,6 @@ class SchedulerServer(flight.FlightServerBase):
             ("list_executors", "JSON list of registered executors."),
             ("list_jobs", "JSON list of recent jobs and their states."),
             ("job_profile", "JSON timings of a job: planning, stages, every task's phases."),
+            ("job_status", "JSON state of a job (body: job id)."),
+            ("cancel_job", "Cancel a job (body: job id): no more tasks, shuffle data released."),
         ]
