@@ -55,6 +55,9 @@ class SchedulerConfig(BaseModel):
         description="Shuffle partitions per exchange (DataFusion target_partitions); "
         "0 = the total slots of the registered executors.",
     )
+    http_port: int = Field(
+        -1, description="HTTP port for /healthz, /readyz and /metrics (0 picks a free one, -1 disables)."
+    )
     proxy_results: bool = Field(
         False,
         description="Serve query results through the scheduler instead of pointing "
@@ -84,6 +87,9 @@ class ExecutorConfig(BaseModel):
         "", description="Host name other executors and clients use to reach this one."
     )
     executor_id: str = Field("", description="Stable executor id (default: random).")
+    http_port: int = Field(
+        -1, description="HTTP port for /healthz, /readyz and /metrics (0 picks a free one, -1 disables)."
+    )
     shuffle: ShuffleMode = Field(
         ShuffleMode.MEMORY, description="Keep shuffle partitions in 'memory' or on 'disk'."
     )

@@ -41,6 +41,7 @@ class StandaloneCluster:
         memory_limit: str | None = None,
         work_dir: Path | None = None,
         extra_scheduler_args: list[str] | None = None,
+        extra_executor_args: list[str] | None = None,
         log_level: str = "warning",
     ) -> None:
         self.n_executors = executors
@@ -51,6 +52,7 @@ class StandaloneCluster:
         self._own_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="ballista-flight-"))
         self.extra_scheduler_args = extra_scheduler_args or []
+        self.extra_executor_args = extra_executor_args or []
         self.log_level = log_level
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.executors: list[subprocess.Popen[bytes]] = []
@@ -81,6 +83,7 @@ class StandaloneCluster:
                 args += ["--slots", str(self.slots)]
             if self.memory_limit:
                 args += ["--memory-limit", self.memory_limit]
+            args += self.extra_executor_args
             self.executors.append(self._spawn(args))
         self.wait_ready(timeout)
 

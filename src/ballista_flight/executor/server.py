@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pyarrow import flight
 
 from ballista_flight._version import DATAFUSION_VERSION, __version__
@@ -27,12 +28,15 @@ from ballista_flight.errors import (
     flight_message,
 )
 from ballista_flight.executor.task import Source, run_result_task, run_shuffle_task
+from ballista_flight.http import HealthServer
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
 from ballista_flight.tickets import sign, verify
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from prometheus_client.metrics_core import Metric
 
     from ballista_flight.config import ExecutorConfig
 
@@ -96,6 +100,9 @@ class ExecutorServer(flight.FlightServerBase):
         self._fetch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch")
         self._membership = threading.Thread(target=self._membership_loop, daemon=True)
         self.tasks_run = 0
+        self.http: HealthServer | None = None
+        if config.http_port >= 0:
+            self.http = HealthServer(config.host, config.http_port, self._registered.is_set, self._metrics)
         self.fetches_served = 0
         self.bytes_fetched_remote = 0
 
@@ -130,9 +137,36 @@ class ExecutorServer(flight.FlightServerBase):
             )
         self._stopping.set()
         self.shutdown()
+        if self.http is not None:
+            self.http.stop()
         self._fetch_pool.shutdown(wait=False, cancel_futures=True)
         self._peers.close()
         self.store.close()
+
+    def _metrics(self) -> Iterator[Metric]:
+        store = self.store
+        yield GaugeMetricFamily(
+            "ballista_flight_shuffle_memory_bytes", "Shuffle bytes held in memory.", value=store.memory_bytes
+        )
+        yield GaugeMetricFamily(
+            "ballista_flight_shuffle_disk_bytes", "Shuffle bytes held on disk.", value=store.disk_bytes
+        )
+        yield CounterMetricFamily(
+            "ballista_flight_shuffle_spilled_bytes", "Shuffle bytes spilled past the memory limit.",
+            value=store.spilled_bytes,
+        )  # fmt: skip
+        yield CounterMetricFamily("ballista_flight_tasks_run", "Tasks run.", value=self.tasks_run)
+        yield CounterMetricFamily(
+            "ballista_flight_shuffle_fetches_served",
+            "Shuffle partitions served to peers.",
+            value=self.fetches_served,
+        )
+        yield CounterMetricFamily(
+            "ballista_flight_shuffle_remote_read_bytes",
+            "Shuffle bytes this executor fetched from peers.",
+            value=self.bytes_fetched_remote,
+        )
+        yield GaugeMetricFamily("ballista_flight_running_tasks", "Tasks running now.", value=self._running)
 
     def _deregister(self) -> None:
         if not self._registered.is_set():
@@ -343,6 +377,7 @@ class ExecutorServer(flight.FlightServerBase):
                 "fetches_served": self.fetches_served,
                 "bytes_fetched_remote": self.bytes_fetched_remote,
                 "running_tasks": self._running,
+                "http_port": self.http.port if self.http is not None else None,
                 "memory_bytes": self.store.memory_bytes,
                 "disk_bytes": self.store.disk_bytes,
                 "spilled_bytes": self.store.spilled_bytes,

@@ -40,6 +40,7 @@ class Cluster:
         self._cond = threading.Condition()
         self._executors: dict[str, ExecutorInfo] = {}
         self._rr = itertools.count()
+        self.waiting = 0  # acquire() calls blocked for a slot
 
     def register(self, reg: pb.ExecutorRegistration) -> ExecutorInfo:
         """Admit an executor; refuse one running another DataFusion version."""
@@ -113,6 +114,14 @@ class Cluster:
     def acquire(self, timeout: float, prefer: str | None = None) -> ExecutorInfo:
         """Take a free slot, preferring ``prefer``, else the least busy executor."""
         deadline = time.monotonic() + timeout
+        with self._cond:
+            self.waiting += 1
+            try:
+                return self._acquire(deadline, timeout, prefer)
+            finally:
+                self.waiting -= 1
+
+    def _acquire(self, deadline: float, timeout: float, prefer: str | None) -> ExecutorInfo:
         with self._cond:
             while True:
                 candidates = [e for e in self._executors.values() if e.free > 0]

@@ -140,6 +140,16 @@ class Job:
 
 
 @dataclass
+class Totals:
+    """Counters over all jobs since the scheduler started (for /metrics)."""
+
+    tasks: int = 0
+    task_seconds: float = 0.0
+    shuffle_bytes: int = 0
+    remote_bytes: int = 0
+
+
+@dataclass
 class Endpoint:
     """A piece of a result: a signed ticket, and where to fetch it (None: the scheduler)."""
 
@@ -174,6 +184,7 @@ class JobManager:
         self._clients = ClientPool()
         self._rr = itertools.count()
         self._settings: dict[str, str] = {}
+        self.stats = Totals()
 
     # -- entry point -----------------------------------------------------------
     def submit(self, sql: str, client_gone: Callable[[], bool] | None = None) -> Submitted:
@@ -403,7 +414,10 @@ class JobManager:
                                 f"(executors lost); last error: {job.error}"
                             )
                             raise TaskFailed(msg)
-                        running[self._pool.submit(self._run_task, job, stage, task)] = (stage, task)
+                        # The ticket is built now, while the inputs are complete: by the time a
+                        # slot frees up, a lost executor may have emptied their locations.
+                        ticket = self._task(job, stage, task)
+                        running[self._pool.submit(self._run_task, job, ticket)] = (stage, task)
                 if not running:
                     if all(complete(stage_id) for stage_id in stages):
                         return
@@ -454,6 +468,10 @@ class JobManager:
             job.schemas[stage.stage_id] = status.schema
         job.task_statuses.append(status)
         job.tasks_done[stage.stage_id] = job.tasks_done.get(stage.stage_id, 0) + 1
+        self.stats.tasks += 1
+        self.stats.task_seconds += status.elapsed_s
+        self.stats.shuffle_bytes += status.bytes
+        self.stats.remote_bytes += status.bytes_fetched_remote
 
     def _lost_executors(self, job: Job, exc: BaseException) -> set[str]:
         """Executors involved in ``job`` that no longer answer (and are forgotten)."""
@@ -506,7 +524,7 @@ class JobManager:
         msg = f"executor {executor_id} was lost"
         raise ExecutorUnavailable(msg)
 
-    def _run_task(self, job: Job, stage: Stage, partition: int) -> pb.TaskStatus:
+    def _run_task(self, job: Job, task: pb.TaskTicket) -> pb.TaskStatus:
         if job.cancelled.is_set():
             msg = "job cancelled"
             raise TaskFailed(msg)
@@ -516,7 +534,6 @@ class JobManager:
                 msg = "job cancelled"
                 raise TaskFailed(msg)
             job.executors_used.add(info.executor_id)
-            task = self._task(job, stage, partition)
             return self._call(info, job, task)
         finally:
             self.cluster.release(info)

@@ -15,9 +15,15 @@ import secrets
 import threading
 from typing import TYPE_CHECKING
 
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    SummaryMetricFamily,
+)
 from pyarrow import flight
 
 from ballista_flight.errors import ExecutorUnavailable, PlanningError, TicketError, flight_errors
+from ballista_flight.http import HealthServer
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.scheduler.cluster import Cluster
 from ballista_flight.scheduler.jobs import JobManager, Submitted
@@ -25,6 +31,8 @@ from ballista_flight.tickets import verify
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from prometheus_client.metrics_core import Metric
 
     from ballista_flight.config import SchedulerConfig
 
@@ -57,6 +65,47 @@ class SchedulerServer(flight.FlightServerBase):
         self._proxy_rr = itertools.count()
         self._sweeper = threading.Thread(target=self._sweep, daemon=True, name="sweeper")
         self._sweeper.start()
+        self.http: HealthServer | None = None
+        if config.http_port >= 0:
+            self.http = HealthServer(
+                config.host, config.http_port, lambda: bool(self.cluster.executors()), self._metrics
+            )
+
+    def _metrics(self) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily("ballista_flight_jobs", "Tracked jobs by state.", labels=["state"])
+        states: dict[str, int] = {}
+        for job in self.jobs.jobs():
+            name = pb.JobState.Name(job.state).removeprefix("JOB_").lower()
+            states[name] = states.get(name, 0) + 1
+        for name in ("queued", "running", "results_ready", "succeeded", "failed", "cancelled"):
+            jobs.add_metric([name], states.get(name, 0))
+        yield jobs
+        executors = self.cluster.executors()
+        yield GaugeMetricFamily("ballista_flight_executors", "Registered executors.", value=len(executors))
+        slots = GaugeMetricFamily("ballista_flight_executor_slots", "Task slots by state.", labels=["state"])
+        slots.add_metric(["free"], sum(e.free for e in executors))
+        slots.add_metric(["busy"], sum(e.slots - e.free for e in executors))
+        yield slots
+        yield GaugeMetricFamily(
+            "ballista_flight_task_queue_length", "Tasks waiting for a free slot.", value=self.cluster.waiting
+        )
+        stats = self.jobs.stats
+        yield SummaryMetricFamily(
+            "ballista_flight_task_duration_seconds",
+            "Map tasks run by executors: count and total seconds.",
+            count_value=stats.tasks,
+            sum_value=stats.task_seconds,
+        )
+        yield CounterMetricFamily(
+            "ballista_flight_shuffle_written_bytes",
+            "Shuffle bytes written by map tasks.",
+            value=stats.shuffle_bytes,
+        )
+        yield CounterMetricFamily(
+            "ballista_flight_shuffle_remote_read_bytes",
+            "Shuffle bytes map tasks fetched from other executors.",
+            value=stats.remote_bytes,
+        )
 
     def _sweep(self) -> None:
         while not self._stopping.wait(1.0):
@@ -68,6 +117,8 @@ class SchedulerServer(flight.FlightServerBase):
 
     def stop(self) -> None:
         """Stop serving."""
+        if self.http is not None:
+            self.http.stop()
         self._stopping.set()
         self.shutdown()
         self.jobs.close()
