@@ -32,26 +32,37 @@ def _tasks_done(uri: str) -> int:
     return sum(int(s.get("tasksDone", 0)) for j in running for s in j.get("stages", []))
 
 
+def _start(ctx: ballista_flight.Context, sql: str) -> tuple[threading.Thread, dict[str, object]]:
+    """Run ``sql`` in a thread; the dict gets its "table" or its "error"."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["table"] = ctx.sql(sql).to_arrow()
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def _wait_for_tasks(uri: str, count: int, thread: threading.Thread) -> None:
+    """Until ``count`` tasks of the running job finished (or the query already did)."""
+    deadline = time.monotonic() + 30
+    while thread.is_alive() and _tasks_done(uri) < count:
+        assert time.monotonic() < deadline, "the query never started"
+        time.sleep(0.005)
+
+
 @pytest.mark.parametrize("query", ["q21", "q09"])
 def test_executor_killed_while_map_stages_run(tpch_dir: Path, reference: SessionContext, query: str) -> None:
     sql = (QUERIES_DIR / f"{query}.sql").read_text()
     with StandaloneCluster(executors=3, slots=1, log_level="error") as cluster:
         with ballista_flight.connect(cluster.uri, timeout=120) as ctx:
             register_tpch(ctx, tpch_dir)
-            outcome: dict[str, object] = {}
-
-            def run() -> None:
-                try:
-                    outcome["table"] = ctx.sql(sql).to_arrow()
-                except Exception as exc:
-                    outcome["error"] = exc
-
-            thread = threading.Thread(target=run)
-            thread.start()
-            deadline = time.monotonic() + 30
-            while _tasks_done(cluster.uri) < 2:  # some map output exists somewhere
-                assert time.monotonic() < deadline, "the query never started"
-                time.sleep(0.005)
+            thread, outcome = _start(ctx, sql)
+            _wait_for_tasks(cluster.uri, 2, thread)  # some map output exists somewhere
             victim = cluster.executors[1]
             os.kill(victim.pid, signal.SIGKILL)
             thread.join(120)
@@ -66,20 +77,8 @@ def test_sigterm_drains_an_executor_without_losing_the_query(
     cluster = StandaloneCluster(executors=2, slots=1, log_level="error")
     with cluster, ballista_flight.connect(cluster.uri, timeout=120) as ctx:
         register_tpch(ctx, tpch_dir)
-        outcome: dict[str, object] = {}
-
-        def run() -> None:
-            try:
-                outcome["table"] = ctx.sql(sql).to_arrow()
-            except Exception as exc:
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while _tasks_done(cluster.uri) < 1:
-            assert time.monotonic() < deadline, "the query never started"
-            time.sleep(0.005)
+        thread, outcome = _start(ctx, sql)
+        _wait_for_tasks(cluster.uri, 1, thread)
         victim = cluster.executors[1]
         victim.send_signal(signal.SIGTERM)
         thread.join(120)
