@@ -111,10 +111,6 @@ class ExecutorServer(flight.FlightServerBase):
         """Register with the scheduler and keep heartbeating in the background."""
         self._membership.start()
 
-    def wait_registered(self, timeout: float) -> bool:
-        """Block until the scheduler accepted this executor."""
-        return self._registered.wait(timeout)
-
     def stop(self, grace_s: float | None = None) -> None:
         """Drain, then stop serving and drop all shuffle data.
 

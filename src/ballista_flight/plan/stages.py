@@ -103,11 +103,6 @@ class Stage:
         """Tasks the stage runs as."""
         return 1 if self.single_task else self.partitions
 
-    @property
-    def consumers_see(self) -> int:
-        """Partitions the consumer of this stage's output sees."""
-        return self.buckets if self.output is ExchangeKind.REPARTITION else self.partitions
-
 
 def is_repartition(node: PlanNode) -> bool:
     """Whether ``node`` moves rows between partitions by hashing or round robin."""
