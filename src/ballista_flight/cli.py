@@ -61,6 +61,22 @@ def _build(model: type[BaseModel], args: argparse.Namespace) -> Any:
         raise SystemExit(f"ballista-flight: invalid settings: {problems}") from None
 
 
+def _die_with_parent() -> None:
+    """Get SIGTERM when the process that started us dies (Linux; set by StandaloneCluster).
+
+    A cluster must not outlive a parent that was killed before it could stop it.
+    """
+    parent = os.environ.get("BALLISTA_FLIGHT_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != int(parent):  # it died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _wait_for_signal() -> None:
     stop = threading.Event()
 
@@ -69,6 +85,7 @@ def _wait_for_signal() -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    _die_with_parent()
     while not stop.wait(0.5):
         pass
 

@@ -30,7 +30,12 @@ def _free_port() -> int:
 
 
 class StandaloneCluster:
-    """Starts and stops a scheduler and executors as child processes."""
+    """Starts and stops a scheduler and executors as child processes.
+
+    The children end when the thread that started them ends (Linux parent-death
+    signal), so a killed parent leaves nothing behind: start a cluster from a
+    thread that lives as long as the cluster should (normally the main thread).
+    """
 
     def __init__(
         self,
@@ -64,7 +69,8 @@ class StandaloneCluster:
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "ballista_flight", "--log-level", self.log_level, *args]
-        env = dict(os.environ)
+        # The child asks the kernel to end it with us (see cli._die_with_parent).
+        env = dict(os.environ, BALLISTA_FLIGHT_PARENT_PID=str(os.getpid()))
         return subprocess.Popen(cmd, env=env, start_new_session=True)
 
     def start(self, timeout: float = 60.0) -> None:

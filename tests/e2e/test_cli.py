@@ -127,3 +127,27 @@ def test_help_lists_commands_and_environment() -> None:
     for flag in ("--scheduler", "--shuffle", "--work-dir", "--slots", "--memory-limit"):
         assert flag in out.stdout
     assert "BALLISTA_FLIGHT_MEMORY_LIMIT" in out.stdout
+
+
+def test_a_killed_parent_takes_its_cluster_with_it() -> None:
+    script = (
+        "from ballista_flight.standalone import StandaloneCluster\n"
+        "import time\n"
+        "c = StandaloneCluster(executors=1, log_level='error'); c.start()\n"
+        "print('ready', c.scheduler.pid, *(e.pid for e in c.executors), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    line: list[str] = []
+    while not line or line[0] != "ready":
+        text = parent.stdout.readline()
+        assert text, "the parent exited before its cluster was ready"
+        line = text.split()
+    children = [int(pid) for pid in line[1:]]
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in children if _alive(pid)], "cluster processes outlived their parent"
