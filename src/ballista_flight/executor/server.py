@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -26,9 +26,11 @@ from ballista_flight.errors import (
     TicketError,
     flight_errors,
     flight_message,
+    to_flight_error,
 )
 from ballista_flight.executor.task import Source, run_result_task, run_shuffle_task
 from ballista_flight.http import HealthServer
+from ballista_flight.peers import ClientPool
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
 from ballista_flight.tickets import sign, verify
@@ -45,37 +47,6 @@ log = logging.getLogger("ballista_flight.executor")
 STATUS_SCHEMA = pa.schema([pa.field("task_status", pa.binary())])
 FETCH_TICKET_TTL_S = 600.0
 CALL_TIMEOUT_S = 10.0
-
-
-class ClientPool:
-    """One Flight client per peer URI, shared by threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[str, flight.FlightClient] = {}
-
-    def get(self, uri: str) -> flight.FlightClient:
-        """The client for ``uri``, connecting lazily."""
-        with self._lock:
-            client = self._clients.get(uri)
-            if client is None:
-                client = flight.FlightClient(uri)
-                self._clients[uri] = client
-            return client
-
-    def drop(self, uri: str) -> None:
-        """Forget a client whose peer failed."""
-        with self._lock:
-            client = self._clients.pop(uri, None)
-        if client is not None:
-            client.close()
-
-    def close(self) -> None:
-        """Close every client."""
-        with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            client.close()
 
 
 class ExecutorServer(flight.FlightServerBase):
@@ -330,7 +301,7 @@ class ExecutorServer(flight.FlightServerBase):
                     rows += batch.num_rows
                     yield batch
             except Exception as exc:
-                raise _as_flight(exc) from None
+                raise to_flight_error(exc) from None
             self._report_result_done(task, rows)
 
         return flight.GeneratorStream(schema, generate())
@@ -386,9 +357,3 @@ class ExecutorServer(flight.FlightServerBase):
             ("release_job", "Drop a job's shuffle data (scheduler only)."),
             ("stats", "JSON counters of this executor."),
         ]
-
-
-def _as_flight(exc: BaseException) -> Any:
-    from ballista_flight.errors import to_flight_error
-
-    return to_flight_error(exc)

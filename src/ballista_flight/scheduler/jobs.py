@@ -30,7 +30,7 @@ from ballista_flight.errors import (
     datafusion_message,
     flight_message,
 )
-from ballista_flight.executor.server import ClientPool
+from ballista_flight.peers import ClientPool
 from ballista_flight.plan.physical import snapshot
 from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context, placeholder
 from ballista_flight.plan.stages import ExchangeKind, Stage, cut_stages, render, to_dot

@@ -15,6 +15,7 @@ import secrets
 import threading
 from typing import TYPE_CHECKING
 
+from google.protobuf.json_format import MessageToDict
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -27,6 +28,7 @@ from ballista_flight.http import HealthServer
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.scheduler.cluster import Cluster
 from ballista_flight.scheduler.jobs import JobManager, Submitted
+from ballista_flight.scheduler.statements import StatementKind, classify
 from ballista_flight.tickets import verify
 
 if TYPE_CHECKING:
@@ -149,8 +151,6 @@ class SchedulerServer(flight.FlightServerBase):
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
-        from ballista_flight.scheduler.statements import StatementKind, classify
-
         sql = _sql_of(descriptor)
         kind, text = classify(sql)
         if kind is not StatementKind.QUERY:
@@ -219,8 +219,6 @@ class SchedulerServer(flight.FlightServerBase):
             ]  # fmt: skip
             return iter([json.dumps(executors).encode()])
         if action.type in ("job_status", "cancel_job"):
-            from google.protobuf.json_format import MessageToDict
-
             job_id = body.decode()
             status = (
                 self.jobs.cancel(job_id) if action.type == "cancel_job" else self.jobs.job(job_id).status()
@@ -228,8 +226,6 @@ class SchedulerServer(flight.FlightServerBase):
             return iter([json.dumps(MessageToDict(status)).encode()])
         if action.type == "job_profile":
             job = self.jobs.job(body.decode())
-            from google.protobuf.json_format import MessageToDict
-
             profile = {
                 "planned_s": job.planned_s,
                 "map_stages_s": job.map_stages_s,
@@ -238,8 +234,6 @@ class SchedulerServer(flight.FlightServerBase):
             }
             return iter([json.dumps(profile).encode()])
         if action.type == "list_jobs":
-            from google.protobuf.json_format import MessageToDict
-
             jobs = [MessageToDict(j.status()) for j in self.jobs.jobs()]
             return iter([json.dumps(jobs).encode()])
         msg = f"unknown action {action.type!r}"
