@@ -75,9 +75,12 @@ class TaskDir:
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` under ``schema``: relabelled when only names or nullability differ, else cast."""
     if batch.schema.equals(schema, check_metadata=False):
         return batch
-    return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+    if batch.schema.types == schema.types:
+        return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+    return batch.cast(schema)
 
 
 def scan_schema(schema: pa.Schema) -> pa.Schema:
@@ -388,16 +391,8 @@ def run_result_task(
         try:
             for partition in partitions:
                 for batch in execute(ctx, plan, partition):
-                    yield _conform_result(batch, schema)
+                    yield _conform(batch, schema)
         finally:
             scratch.cleanup()
 
     return schema, batches(), stats
-
-
-def _conform_result(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    if batch.schema.equals(schema, check_metadata=False):
-        return batch
-    if batch.schema.types == schema.types:
-        return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-    return batch.cast(schema)
