@@ -111,7 +111,6 @@ class Job:
     stage_times: dict[int, tuple[float, float]] = field(default_factory=dict)
     lost_executors: set[str] = field(default_factory=set)
     client_gone: Callable[[], bool] | None = None
-    cancel_requested: bool = False
     final_pending: set[int] = field(default_factory=set)
     executors_used: set[str] = field(default_factory=set)
     local_result: pa.Table | None = None
@@ -424,7 +423,7 @@ class JobManager:
                     msg = "internal error: stages wait on each other"
                     raise TaskFailed(msg)
                 done, _ = wait(running, timeout=0.25, return_when=FIRST_COMPLETED)
-                if job.cancel_requested or (job.client_gone is not None and job.client_gone()):
+                if job.cancelled.is_set() or (job.client_gone is not None and job.client_gone()):
                     msg = f"job {job.job_id} was cancelled"
                     raise JobCancelled(msg)
                 for future in done:
@@ -599,7 +598,7 @@ class JobManager:
         if job is None:
             msg = f"unknown job {job_id}"
             raise KeyError(msg)
-        job.cancel_requested = True
+        job.cancelled.set()
         if job.state in (pb.JOB_QUEUED, pb.JOB_RESULTS_READY):
             self._fail(job, JobCancelled(f"job {job_id} was cancelled"))
             # Once cancel_job answers, executors refuse the job's tickets.
