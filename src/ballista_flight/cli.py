@@ -267,6 +267,14 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_scheduler_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scheduler",
+        default=os.environ.get("BALLISTA_FLIGHT_SCHEDULER", "grpc://127.0.0.1:50050"),
+        help="Scheduler URI [env BALLISTA_FLIGHT_SCHEDULER; default grpc://127.0.0.1:50050].",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ballista-flight``."""
     parser = argparse.ArgumentParser(
@@ -329,22 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "sql", help="Run SQL against a cluster.", description="Run SQL: -c, -f, or an interactive prompt."
     )
-    p.add_argument(
-        "--scheduler",
-        default=env("BALLISTA_FLIGHT_SCHEDULER", "grpc://127.0.0.1:50050"),
-        help="Scheduler URI [env BALLISTA_FLIGHT_SCHEDULER; default grpc://127.0.0.1:50050].",
-    )
+    _add_scheduler_flag(p)
     p.add_argument("-c", "--command", help="SQL to run (several statements separated by ';').")
     p.add_argument("-f", "--file", help="File of SQL statements to run.")
     p.set_defaults(func=_cmd_sql)  # fmt: skip
     p = sub.add_parser(
         "jobs", help="List recent jobs, or cancel one.", description="List recent jobs, or cancel one."
     )
-    p.add_argument(
-        "--scheduler",
-        default=env("BALLISTA_FLIGHT_SCHEDULER", "grpc://127.0.0.1:50050"),
-        help="Scheduler URI [env BALLISTA_FLIGHT_SCHEDULER; default grpc://127.0.0.1:50050].",
-    )
+    _add_scheduler_flag(p)
     p.add_argument("--cancel", metavar="JOB_ID", help="Cancel this job.")
     p.set_defaults(func=_cmd_jobs)  # fmt: skip
     return parser

@@ -26,6 +26,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _cli(*args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def _children(pid: int) -> list[int]:
     out = subprocess.run(
         ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
@@ -67,43 +73,24 @@ def test_standalone_runs_sql_and_stops_cleanly_on_sigterm(tpch_dir: Path, tmp_pa
             f"CREATE EXTERNAL TABLE nation STORED AS PARQUET LOCATION '{tpch_dir / 'nation'}/';\n"
             "SELECT n_regionkey, count(*) AS n FROM nation GROUP BY n_regionkey ORDER BY n_regionkey;\n"
         )
-        out = subprocess.run(
-            [*CLI, "sql", "--scheduler", uri, "-c", script],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        out = _cli("sql", "--scheduler", uri, "-c", script, timeout=120)
         assert out.returncode == 0, out.stderr
         assert "| n_regionkey | n |" in out.stdout
         assert "5 rows" in out.stdout
-        bad = subprocess.run(
-            [*CLI, "sql", "--scheduler", uri, "-c", "SELECT * FROM missing"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        bad = _cli("sql", "--scheduler", uri, "-c", "SELECT * FROM missing")
         assert bad.returncode == 1
         assert "missing" in bad.stderr
         assert "Traceback" not in bad.stderr
 
         # The interactive prompt: statements end with ';' and may span lines.
-        prompt = subprocess.run(
-            [*CLI, "sql", "--scheduler", uri],
-            input="SELECT n_name\nFROM nation WHERE n_nationkey = 7;\n\\q\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        prompt = _cli(
+            "sql", "--scheduler", uri, stdin="SELECT n_name\nFROM nation WHERE n_nationkey = 7;\n\\q\n"
         )
         assert prompt.returncode == 0, prompt.stderr
         assert "GERMANY" in prompt.stdout
         assert "1 row" in prompt.stdout
 
-        jobs = subprocess.run(
-            [*CLI, "jobs", "--scheduler", uri], capture_output=True, text=True, timeout=60, check=False
-        )
+        jobs = _cli("jobs", "--scheduler", uri)
         assert jobs.returncode == 0, jobs.stderr
         assert "succeeded" in jobs.stdout
         assert "failed" in jobs.stdout  # the SELECT from a missing table
@@ -123,7 +110,8 @@ def test_standalone_runs_sql_and_stops_cleanly_on_sigterm(tpch_dir: Path, tmp_pa
 
 
 def test_help_lists_commands_and_environment() -> None:
-    out = subprocess.run([*CLI, "executor", "--help"], capture_output=True, text=True, check=True)
+    out = _cli("executor", "--help")
+    assert out.returncode == 0
     for flag in ("--scheduler", "--shuffle", "--work-dir", "--slots", "--memory-limit"):
         assert flag in out.stdout
     assert "BALLISTA_FLIGHT_MEMORY_LIMIT" in out.stdout
