@@ -49,7 +49,7 @@ bench-scaling: $(BENCH_STAMP)
 # Regenerate the wire messages; tests/test_protos.py fails if they are stale.
 protos: setup
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=src/ballista_flight/proto \
-		--pyi_out=src/ballista_flight/proto protos/ballista_flight.proto
+		--pyi_out=src/ballista_flight/proto protos/*.proto
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

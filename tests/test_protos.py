@@ -12,11 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_generated_protos_are_fresh(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'protos'}", f"--python_out={tmp_path}",
-         f"--pyi_out={tmp_path}", str(ROOT / "protos" / "ballista_flight.proto")],
+         f"--pyi_out={tmp_path}", *sorted(str(p) for p in (ROOT / "protos").glob("*.proto"))],
         check=True,
     )  # fmt: skip
     committed = ROOT / "src" / "ballista_flight" / "proto"
-    for name in ("ballista_flight_pb2.py", "ballista_flight_pb2.pyi"):
+    names = [p.stem + suffix for p in (ROOT / "protos").glob("*.proto") for suffix in ("_pb2.py", "_pb2.pyi")]
+    assert len(names) >= 6
+    for name in names:
         assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), (
             f"{name} is stale: run `make protos`"
         )

@@ -5,7 +5,8 @@
      ├── TicketError            a ticket is malformed, forged, expired, or for a finished job
      ├── ShuffleError           shuffle data is missing or could not be fetched
      ├── ExecutorUnavailable    no executor can run the work, or one cannot be reached
-     └── TaskFailed             a task failed on an executor
+     ├── TaskFailed             a task failed on an executor
+ └── Unsupported            a Flight / Flight SQL feature we do not offer (UNIMPLEMENTED)
 
 Every RPC handler is wrapped by ``flight_errors`` so a client always gets a
 ``FlightError`` subclass with a one-line message, never a Python traceback.
@@ -50,6 +51,33 @@ class ExecutorUnavailable(BallistaFlightError):
 
 class TaskFailed(BallistaFlightError):
     """A task failed on an executor."""
+
+
+class Unsupported(BallistaFlightError):
+    """A Flight or Flight SQL feature this server does not offer: gRPC UNIMPLEMENTED.
+
+    Drivers depend on that code: ADBC, for one, falls back to simpler calls only
+    when the answer is UNIMPLEMENTED.
+    """
+
+
+class Unimplemented(NotImplementedError):
+    """What leaves the server for ``Unsupported``.
+
+    pyarrow turns a ``NotImplementedError`` into UNIMPLEMENTED (no FlightError
+    class maps there) and appends the exception formatted by ``traceback``. That
+    formatting reads ``__cause__``; failing there makes pyarrow fall back to the
+    bare class name, so the client gets one line, never a traceback.
+    """
+
+    @property  # type: ignore[override]
+    def __cause__(self) -> BaseException | None:
+        msg = "no traceback at the Flight boundary"
+        raise AttributeError(msg)
+
+    @__cause__.setter
+    def __cause__(self, value: BaseException | None) -> None:
+        pass
 
 
 def one_line(exc: BaseException | str) -> str:
@@ -104,6 +132,8 @@ def flight_errors(method: F) -> F:
             return method(*args, **kwargs)
         except flight.FlightError:
             raise
+        except Unsupported as exc:
+            raise Unimplemented(one_line(exc)) from None
         except BaseException as exc:
             raise to_flight_error(exc) from None
 

@@ -24,6 +24,7 @@ from ballista_flight.errors import (
     ExecutorUnavailable,
     ShuffleError,
     TicketError,
+    Unsupported,
     flight_errors,
     flight_message,
     to_flight_error,
@@ -333,8 +334,8 @@ class ExecutorServer(flight.FlightServerBase):
             return iter([str(freed).encode()])
         if action.type == "stats":
             return iter([self._stats().encode()])
-        msg = f"unknown action {action.type!r}"
-        raise KeyError(msg)
+        msg = f"unknown action {action.type!r} (ListActions lists the supported ones)"
+        raise Unsupported(msg)
 
     def _stats(self) -> str:
         return json.dumps(

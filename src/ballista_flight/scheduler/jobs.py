@@ -17,7 +17,7 @@ import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from pyarrow import flight
@@ -116,6 +116,8 @@ class Job:
     local_result: pa.Table | None = None
     settings: dict[str, str] = field(default_factory=dict)
     cancelled: threading.Event = field(default_factory=threading.Event)
+    # Values of the statement's $1, $2, ... placeholders (DataFusion param_values).
+    params: dict[str, Any] = field(default_factory=dict)
 
     def status(self) -> pb.JobStatus:
         """The job as a protobuf message."""
@@ -186,10 +188,16 @@ class JobManager:
         self.stats = Totals()
 
     # -- entry point -----------------------------------------------------------
-    def submit(self, sql: str, client_gone: Callable[[], bool] | None = None) -> Submitted:
+    def submit(
+        self,
+        sql: str,
+        client_gone: Callable[[], bool] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Submitted:
         """Run ``sql`` up to its final stage; return the result's schema and endpoints.
 
         ``client_gone`` tells whether the caller cancelled or timed out; the job then stops.
+        ``params`` are the values of ``$1, $2, ...`` (keys ``"1", "2", ...``).
         """
         if len(sql.encode()) > MAX_SQL_BYTES:
             msg = f"SQL text is {len(sql.encode())} bytes; the limit is {MAX_SQL_BYTES}"
@@ -201,7 +209,7 @@ class JobManager:
         if operators > MAX_OPERATORS:
             msg = f"statement too complex: {operators} operators (the limit is {MAX_OPERATORS})"
             raise PlanningError(msg)
-        job = Job(job_id=uuid.uuid4().hex[:16], sql=sql, client_gone=client_gone)
+        job = Job(job_id=uuid.uuid4().hex[:16], sql=sql, client_gone=client_gone, params=params or {})
         with self._jobs_lock:
             self._jobs[job.job_id] = job
         try:
@@ -217,7 +225,7 @@ class JobManager:
         if kind is StatementKind.CATALOG:
             df = self.plan_sql(job.sql)
             return self._local(job, df.to_arrow_table())
-        df = self.plan_sql(text)
+        df = self.plan_sql(text, job.params)
         if kind is StatementKind.LOCAL:
             return self._local(job, self._collect_locally(df))
         stages = self._stages(df)
@@ -232,7 +240,34 @@ class JobManager:
             return self.config.shuffle_partitions
         return max(2, self.cluster.total_slots())
 
-    def plan_sql(self, sql: str) -> DataFrame:
+    def submit_local(self, label: str, table: pa.Table) -> Submitted:
+        """A job whose result the scheduler already has (catalog answers): one endpoint."""
+        job = Job(job_id=uuid.uuid4().hex[:16], sql=label)
+        with self._jobs_lock:
+            self._jobs[job.job_id] = job
+        return self._local(job, table)
+
+    def catalog(self) -> tuple[pa.Table, pa.Table]:
+        """The scheduler's ``information_schema`` tables and schemata."""
+        with self._ctx_lock:
+            tables = self._ctx.sql(
+                "SELECT table_catalog, table_schema, table_name, table_type FROM information_schema.tables"
+            ).to_arrow_table()
+            schemata = self._ctx.sql(
+                "SELECT catalog_name, schema_name FROM information_schema.schemata"
+            ).to_arrow_table()
+        return tables, schemata
+
+    def table_schema(self, catalog: str, schema: str, table: str) -> pa.Schema:
+        """The Arrow schema of a registered table."""
+        name = ".".join('"' + part.replace('"', '""') + '"' for part in (catalog, schema, table))
+        with self._ctx_lock:
+            try:
+                return self._ctx.table(name).schema()
+            except Exception as exc:
+                raise PlanningError(datafusion_message(exc)) from exc
+
+    def plan_sql(self, sql: str, params: dict[str, Any] | None = None) -> DataFrame:
         """Plan ``sql`` on the scheduler's session (applying and remembering SET statements)."""
         setting = parse_set(sql)
         if setting is not None:
@@ -251,7 +286,7 @@ class JobManager:
             want = target or str(self._target_partitions())
             try:
                 self._ctx.sql(f"SET datafusion.execution.target_partitions = {want}")
-                df = self._ctx.sql(sql)
+                df = self._ctx.sql(sql, param_values=params) if params else self._ctx.sql(sql)
             except Exception as exc:
                 raise PlanningError(datafusion_message(exc)) from exc
             if setting is not None and not (setting[0] == SHUFFLE_PARTITIONS_KEY and setting[1] == "0"):

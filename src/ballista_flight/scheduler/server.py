@@ -15,6 +15,7 @@ import secrets
 import threading
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 from google.protobuf.json_format import MessageToDict
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -23,10 +24,20 @@ from prometheus_client.core import (
 )
 from pyarrow import flight
 
-from ballista_flight.errors import ExecutorUnavailable, PlanningError, TicketError, flight_errors
+from ballista_flight.errors import (
+    ExecutorUnavailable,
+    PlanningError,
+    TicketError,
+    Unsupported,
+    flight_errors,
+)
 from ballista_flight.http import HealthServer
 from ballista_flight.proto import ballista_flight_pb2 as pb
+from ballista_flight.proto import flight_actions_pb2 as actions_pb
+from ballista_flight.proto import flight_sql_pb2 as sql_pb
+from ballista_flight.scheduler import flightsql as fsql
 from ballista_flight.scheduler.cluster import Cluster
+from ballista_flight.scheduler.flightsql_handler import FLIGHT_SQL_ACTIONS, FlightSqlHandler
 from ballista_flight.scheduler.jobs import JobManager, Submitted
 from ballista_flight.scheduler.statements import StatementKind, classify
 from ballista_flight.tickets import verify
@@ -34,6 +45,7 @@ from ballista_flight.tickets import verify
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from google.protobuf.message import Message
     from prometheus_client.metrics_core import Metric
 
     from ballista_flight.config import SchedulerConfig
@@ -41,14 +53,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("ballista_flight.scheduler")
 
 
-def _sql_of(descriptor: flight.FlightDescriptor) -> str:
+def _ticket_bytes(raw: bytes) -> bytes:
+    """Our signed ticket, unwrapped from Flight SQL's TicketStatementQuery when wrapped."""
+    message = fsql.unpack(raw)
+    if isinstance(message, sql_pb.TicketStatementQuery):
+        return bytes(message.statement_handle)
+    return raw
+
+
+def _command_of(descriptor: flight.FlightDescriptor) -> str | Message:
+    """Plain UTF-8 SQL, or a decoded Flight SQL command."""
     if descriptor.descriptor_type != flight.DescriptorType.CMD:
         msg = "expected a command descriptor holding UTF-8 SQL (FlightDescriptor.for_command)"
         raise PlanningError(msg)
+    message = fsql.unpack(descriptor.command)
+    if message is not None:
+        return message
     try:
         return str(descriptor.command.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        msg = "the command is not UTF-8 SQL text"
+        msg = "the command is neither UTF-8 SQL text nor a Flight SQL command"
         raise PlanningError(msg) from exc
 
 
@@ -63,6 +87,7 @@ class SchedulerServer(flight.FlightServerBase):
         self.cluster = Cluster(config.heartbeat_timeout_s)
         self.jobs = JobManager(config, self.cluster, secret, self.uri)
         self._secret = secret
+        self.flight_sql = FlightSqlHandler(self.jobs, self._fetch)
         self._stopping = threading.Event()
         self._proxy_rr = itertools.count()
         self._sweeper = threading.Thread(target=self._sweep, daemon=True, name="sweeper")
@@ -126,10 +151,15 @@ class SchedulerServer(flight.FlightServerBase):
         self.jobs.close()
 
     # -- client flow -----------------------------------------------------------
-    def _flight_info(self, descriptor: flight.FlightDescriptor, submitted: Submitted) -> flight.FlightInfo:
-        endpoints = [
-            flight.FlightEndpoint(e.ticket, [e.location] if e.location else []) for e in submitted.endpoints
-        ]
+    def _flight_info(
+        self, descriptor: flight.FlightDescriptor, submitted: Submitted, flight_sql: bool
+    ) -> flight.FlightInfo:
+        endpoints = []
+        for e in submitted.endpoints:
+            ticket = e.ticket
+            if flight_sql and not e.location:  # fetched here: the Flight SQL ticket form
+                ticket = fsql.pack(sql_pb.TicketStatementQuery(statement_handle=ticket))
+            endpoints.append(flight.FlightEndpoint(ticket, [e.location] if e.location else []))
         return flight.FlightInfo(
             submitted.schema,
             descriptor,
@@ -144,33 +174,63 @@ class SchedulerServer(flight.FlightServerBase):
     def get_flight_info(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
-        submitted = self.jobs.submit(_sql_of(descriptor), client_gone=context.is_cancelled)
-        return self._flight_info(descriptor, submitted)
+        command = _command_of(descriptor)
+        if isinstance(command, str):
+            submitted = self.jobs.submit(command, client_gone=context.is_cancelled)
+            return self._flight_info(descriptor, submitted, flight_sql=False)
+        submitted = self.flight_sql.submit(command, client_gone=context.is_cancelled)
+        return self._flight_info(descriptor, submitted, flight_sql=True)
 
     @flight_errors
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
-        sql = _sql_of(descriptor)
-        kind, text = classify(sql)
+        command = _command_of(descriptor)
+        if not isinstance(command, str):
+            return flight.SchemaResult(self.flight_sql.schema(command))
+        kind, text = classify(command)
         if kind is not StatementKind.QUERY:
             msg = "GetSchema answers queries only"
             raise PlanningError(msg)
         return flight.SchemaResult(self.jobs.plan_sql(text).schema())
 
     @flight_errors
+    def do_put(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.FlightMetadataWriter,
+    ) -> None:
+        command = _command_of(descriptor)
+        if isinstance(command, str):
+            msg = "DoPut takes Flight SQL commands only (updates, parameters)"
+            raise Unsupported(msg)
+        writer.write(self.flight_sql.do_put(command, reader))
+
+    @flight_errors
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
-        parsed = verify(ticket.ticket, self._secret)
+        return flight.RecordBatchStream(self._result_reader(_ticket_bytes(ticket.ticket)))
+
+    def _result_reader(self, raw: bytes) -> pa.Table | pa.RecordBatchReader:
+        parsed = verify(raw, self._secret)
         kind = parsed.WhichOneof("kind")
         if kind == "result":
-            return flight.RecordBatchStream(self.jobs.local_result(parsed.result.job_id))
+            return self.jobs.local_result(parsed.result.job_id)
         if kind == "task" and parsed.task.output == pb.OUTPUT_RESULT:
             self.jobs.check_ticket_job(parsed.task.job_id)
-            return self._proxy_result(ticket, parsed.task)
+            return self._proxy_result(flight.Ticket(raw), parsed.task)
         msg = f"ticket of kind {kind!r} is not served by the scheduler"
         raise TicketError(msg)
 
-    def _proxy_result(self, ticket: flight.Ticket, task: pb.TaskTicket) -> flight.FlightDataStream:
+    def _fetch(self, ticket: bytes, location: str | None) -> pa.Table:
+        """A whole result piece, read by the scheduler itself (update counts)."""
+        if location:
+            return self.jobs.peer(location).do_get(flight.Ticket(ticket)).read_all()
+        reader = self._result_reader(ticket)
+        return reader if isinstance(reader, pa.Table) else reader.read_all()
+
+    def _proxy_result(self, ticket: flight.Ticket, task: pb.TaskTicket) -> pa.RecordBatchReader:
         """Run a final-stage task on an executor and relay its rows."""
         executors = self.cluster.executors()
         if not executors:
@@ -182,7 +242,14 @@ class SchedulerServer(flight.FlightServerBase):
         except flight.FlightUnavailableError as exc:
             msg = f"executor {info.executor_id} unreachable at {info.uri}"
             raise ExecutorUnavailable(msg) from exc
-        return flight.RecordBatchStream(reader.to_reader())
+        return reader.to_reader()
+
+    def _cancel_query(self, job_id: str) -> int:
+        job = self.jobs.job(job_id)
+        if job.state in (pb.JOB_SUCCEEDED, pb.JOB_FAILED, pb.JOB_CANCELLED):
+            return actions_pb.CANCEL_STATUS_NOT_CANCELLABLE
+        self.jobs.cancel(job_id)
+        return actions_pb.CANCEL_STATUS_CANCELLED
 
     @flight_errors
     def list_flights(self, context: flight.ServerCallContext, criteria: bytes) -> Iterator[flight.FlightInfo]:
@@ -192,6 +259,9 @@ class SchedulerServer(flight.FlightServerBase):
     @flight_errors
     def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> Iterator[bytes]:
         body = action.body.to_pybytes() if action.body is not None else b""
+        answer = self.flight_sql.action(action.type, body, self._cancel_query)
+        if answer is not None:
+            return iter(answer)
         if action.type == "register_executor":
             reg = pb.ExecutorRegistration()
             reg.ParseFromString(body)
@@ -236,8 +306,8 @@ class SchedulerServer(flight.FlightServerBase):
         if action.type == "list_jobs":
             jobs = [MessageToDict(j.status()) for j in self.jobs.jobs()]
             return iter([json.dumps(jobs).encode()])
-        msg = f"unknown action {action.type!r}"
-        raise KeyError(msg)
+        msg = f"unknown action {action.type!r} (ListActions lists the supported ones)"
+        raise Unsupported(msg)
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
         return [
@@ -250,4 +320,5 @@ class SchedulerServer(flight.FlightServerBase):
             ("job_profile", "JSON timings of a job: planning, stages, every task's phases."),
             ("job_status", "JSON state of a job (body: job id)."),
             ("cancel_job", "Cancel a job (body: job id): no more tasks, shuffle data released."),
+            *FLIGHT_SQL_ACTIONS,
         ]
