@@ -56,7 +56,9 @@ def _build(model: type[BaseModel], args: argparse.Namespace) -> Any:
         return model(**values)
     except ValidationError as exc:
         problems = "; ".join(
-            f"--{'.'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}" for e in exc.errors()
+            (f"--{'.'.join(str(p) for p in e['loc']).replace('_', '-')}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
         )
         raise SystemExit(f"ballista-flight: invalid settings: {problems}") from None
 
@@ -124,9 +126,13 @@ def _cmd_standalone(args: argparse.Namespace) -> int:
         slots=args.slots,
         memory_limit=args.memory_limit,
         log_level=args.log_level,
+        auth_users=args.auth_users or "",
+        tls=args.tls,
     )
     cluster.start()
     print(f"ballista-flight cluster ready at {cluster.uri} ({args.executors} executors)", flush=True)
+    if cluster.tls_files is not None:
+        print(f"TLS with a throwaway CA: --tls-ca {cluster.tls_files.ca}", flush=True)
     try:
         _wait_for_signal()
     finally:
@@ -207,9 +213,7 @@ def split_statements(text: str) -> list[str]:
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
-    from ballista_flight.client.context import connect
-
-    ctx = connect(args.scheduler)
+    ctx = _connect(args)
     ok = True
     if args.command or args.file:
         text = args.command if args.command else Path(args.file).read_text()
@@ -241,7 +245,8 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
     import pyarrow as pa
     from pyarrow import flight
 
-    with flight.FlightClient(args.scheduler) as client:
+    with _connect(args) as ctx:
+        client = ctx.flight_client
         try:
             if args.cancel:
                 body = next(iter(client.do_action(("cancel_job", args.cancel.encode())))).body
@@ -268,11 +273,56 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def _add_scheduler_flag(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
     parser.add_argument(
         "--scheduler",
-        default=os.environ.get("BALLISTA_FLIGHT_SCHEDULER", "grpc://127.0.0.1:50050"),
-        help="Scheduler URI [env BALLISTA_FLIGHT_SCHEDULER; default grpc://127.0.0.1:50050].",
+        default=env("BALLISTA_FLIGHT_SCHEDULER", "grpc://127.0.0.1:50050"),
+        help="Scheduler URI, grpc+tls:// for TLS [env BALLISTA_FLIGHT_SCHEDULER; default grpc://127.0.0.1:50050].",
     )
+    parser.add_argument(
+        "--user", default=env("BALLISTA_FLIGHT_USER"), help="Log in as this user [env BALLISTA_FLIGHT_USER]."
+    )
+    parser.add_argument(
+        "--password",
+        default=env("BALLISTA_FLIGHT_PASSWORD"),
+        help="Password of --user [env BALLISTA_FLIGHT_PASSWORD].",
+    )
+    parser.add_argument(
+        "--token", default=env("BALLISTA_FLIGHT_TOKEN"), help="Bearer token [env BALLISTA_FLIGHT_TOKEN]."
+    )
+    parser.add_argument(
+        "--tls-ca",
+        default=env("BALLISTA_FLIGHT_TLS_CA"),
+        help="PEM CA to trust [env BALLISTA_FLIGHT_TLS_CA].",
+    )
+    parser.add_argument(
+        "--client-cert",
+        default=env("BALLISTA_FLIGHT_CLIENT_CERT"),
+        help="Client certificate for mutual TLS [env BALLISTA_FLIGHT_CLIENT_CERT].",
+    )
+    parser.add_argument("--client-key", default=env("BALLISTA_FLIGHT_CLIENT_KEY"), help="Key of --client-cert [env BALLISTA_FLIGHT_CLIENT_KEY].")  # fmt: skip
+
+
+def _connect(args: argparse.Namespace) -> Any:
+    """A client Context for the sql/jobs commands, or SystemExit with a one-line reason."""
+    from pyarrow import flight
+
+    from ballista_flight.client.context import connect
+
+    try:
+        return connect(
+            args.scheduler,
+            username=args.user,
+            password=args.password,
+            token=args.token,
+            tls_root_certs=args.tls_ca,
+            cert_chain=args.client_cert,
+            private_key=args.client_key,
+        )
+    except (flight.FlightError, OSError) as exc:
+        raise SystemExit(
+            f"ballista-flight: cannot connect to {args.scheduler}: {flight_message(exc)}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -332,6 +382,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-limit",
         default=env("BALLISTA_FLIGHT_MEMORY_LIMIT"),
         help="In-memory shuffle budget per executor, e.g. 1GiB [env BALLISTA_FLIGHT_MEMORY_LIMIT].",
+    )
+    p.add_argument(
+        "--auth-users",
+        default=env("BALLISTA_FLIGHT_AUTH_USERS"),
+        help="Require login: user:password[,user:password] [env BALLISTA_FLIGHT_AUTH_USERS].",
+    )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        default=env("BALLISTA_FLIGHT_TLS", "").lower() in {"1", "true", "yes", "on"},
+        help="Serve TLS with a throwaway CA generated for this run (its path is printed) "
+        "[env BALLISTA_FLIGHT_TLS].",
     )
     p.set_defaults(func=_cmd_standalone)  # fmt: skip
     p = sub.add_parser(

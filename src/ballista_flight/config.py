@@ -13,8 +13,9 @@ import socket
 import uuid
 from enum import Enum
 from pathlib import Path
+from typing import Self
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 ENV_PREFIX = "BALLISTA_FLIGHT_"
 
@@ -42,7 +43,47 @@ class ShuffleMode(str, Enum):
     DISK = "disk"
 
 
-class SchedulerConfig(BaseModel):
+class SecurityConfig(BaseModel):
+    """Authentication and TLS settings, the same on the scheduler and every executor."""
+
+    auth_enabled: bool = Field(
+        False,
+        description="Require a bearer token (or Basic credentials on the scheduler) on every call; "
+        "needs --cluster-secret, the same on the scheduler and every executor.",
+    )
+    auth_tokens: str = Field("", description="Comma-separated static bearer tokens to accept.")
+    auth_token_ttl_s: float = Field(
+        12 * 3600.0, description="Lifetime of the bearer tokens the scheduler issues on Basic login."
+    )
+    cluster_secret: str = Field(
+        "",
+        description="Secret that signs tickets and tokens (default: random per scheduler start; "
+        "required with --auth-enabled). Prefer the environment variable to the flag.",
+    )
+    tls_cert: str = Field("", description="PEM certificate to serve TLS with (grpc+tls://).")
+    tls_key: str = Field("", description="PEM private key of --tls-cert.")
+    tls_ca: str = Field(
+        "", description="PEM CA certificate(s) to verify the other processes (and clients, with mTLS)."
+    )
+    tls_client_auth: bool = Field(
+        False, description="Mutual TLS: refuse clients without a certificate signed by --tls-ca."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.auth_enabled and not self.cluster_secret:
+            msg = "--auth-enabled needs --cluster-secret (the same on the scheduler and every executor)"
+            raise ValueError(msg)
+        if bool(self.tls_cert) != bool(self.tls_key):
+            msg = "--tls-cert and --tls-key go together"
+            raise ValueError(msg)
+        if self.tls_client_auth and not (self.tls_cert and self.tls_ca):
+            msg = "--tls-client-auth needs --tls-cert, --tls-key and --tls-ca"
+            raise ValueError(msg)
+        return self
+
+
+class SchedulerConfig(SecurityConfig):
     """Settings of the scheduler process."""
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
@@ -72,12 +113,21 @@ class SchedulerConfig(BaseModel):
         4,
         description="Attempts of a task whose executor (or input's executor) was lost, before the query fails.",
     )
-    cluster_secret: str = Field(
-        "", description="Secret that signs tickets (default: random per scheduler start)."
+    auth_users: str = Field(
+        "",
+        description="Users allowed to log in with Basic credentials: user:password[,user:password] "
+        "(use the environment variable, not the flag, to keep passwords out of ps).",
     )
 
+    @model_validator(mode="after")
+    def _someone_can_log_in(self) -> Self:
+        if self.auth_enabled and not (self.auth_users or self.auth_tokens):
+            msg = "--auth-enabled needs --auth-users or --auth-tokens, or no client could log in"
+            raise ValueError(msg)
+        return self
 
-class ExecutorConfig(BaseModel):
+
+class ExecutorConfig(SecurityConfig):
     """Settings of an executor process."""
 
     scheduler: str = Field("grpc://127.0.0.1:50050", description="Scheduler URI to register with.")

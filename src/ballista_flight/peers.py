@@ -7,14 +7,19 @@ from each other) keep one client per peer instead of reconnecting per call.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from pyarrow import flight
+
+if TYPE_CHECKING:
+    from ballista_flight.security import Credentials
 
 
 class ClientPool:
     """One Flight client per peer URI, shared by threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Credentials | None = None) -> None:
+        self._credentials = credentials
         self._lock = threading.Lock()
         self._clients: dict[str, flight.FlightClient] = {}
 
@@ -23,7 +28,7 @@ class ClientPool:
         with self._lock:
             client = self._clients.get(uri)
             if client is None:
-                client = flight.FlightClient(uri)
+                client = self._credentials.client(uri) if self._credentials else flight.FlightClient(uri)
                 self._clients[uri] = client
             return client
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -15,8 +16,12 @@ from typing import TYPE_CHECKING
 
 from pyarrow import flight
 
+from ballista_flight.security import Credentials
+
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from ballista_flight.tls import TlsFiles
 
 log = logging.getLogger("ballista_flight.standalone")
 
@@ -48,6 +53,10 @@ class StandaloneCluster:
         extra_scheduler_args: list[str] | None = None,
         extra_executor_args: list[str] | None = None,
         log_level: str = "warning",
+        auth_users: str = "",
+        auth_tokens: str = "",
+        tls: bool = False,
+        tls_client_auth: bool = False,
     ) -> None:
         self.n_executors = executors
         self.port = port or _free_port()
@@ -61,16 +70,50 @@ class StandaloneCluster:
         self.log_level = log_level
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.executors: list[subprocess.Popen[bytes]] = []
+        # Security: settings reach the children through the environment, never argv (ps).
+        self._env: dict[str, str] = {}
+        self.secret = ""
+        if auth_users or auth_tokens:
+            self.secret = secrets.token_urlsafe(32)
+            self._env.update(
+                BALLISTA_FLIGHT_AUTH_ENABLED="true",
+                BALLISTA_FLIGHT_CLUSTER_SECRET=self.secret,
+                BALLISTA_FLIGHT_AUTH_USERS=auth_users,
+                BALLISTA_FLIGHT_AUTH_TOKENS=auth_tokens,
+            )
+        self.tls_files: TlsFiles | None = None
+        if tls or tls_client_auth:
+            from ballista_flight.tls import generate
+
+            self.tls_files = generate(self.work_dir / "tls")
+            self._env.update(
+                BALLISTA_FLIGHT_TLS_CERT=str(self.tls_files.cert),
+                BALLISTA_FLIGHT_TLS_KEY=str(self.tls_files.key),
+                BALLISTA_FLIGHT_TLS_CA=str(self.tls_files.ca),
+                BALLISTA_FLIGHT_TLS_CLIENT_AUTH=str(tls_client_auth).lower(),
+            )
+        self._mtls = tls_client_auth
 
     @property
     def uri(self) -> str:
         """Where clients connect."""
-        return f"grpc://127.0.0.1:{self.port}"
+        scheme = "grpc+tls" if self.tls_files else "grpc"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def credentials(self) -> Credentials:
+        """What the cluster's own processes present: its CA, client certificate and a signed token."""
+        files = self.tls_files
+        return Credentials(
+            secret=self.secret.encode() if self.secret else None,
+            tls_root_certs=files.ca.read_bytes() if files else None,
+            cert_chain=files.client_cert.read_bytes() if files and self._mtls else None,
+            private_key=files.client_key.read_bytes() if files and self._mtls else None,
+        )
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "ballista_flight", "--log-level", self.log_level, *args]
         # The child asks the kernel to end it with us (see cli._die_with_parent).
-        env = dict(os.environ, BALLISTA_FLIGHT_PARENT_PID=str(os.getpid()))
+        env = dict(os.environ, BALLISTA_FLIGHT_PARENT_PID=str(os.getpid()), **self._env)
         return subprocess.Popen(cmd, env=env, start_new_session=True)
 
     def start(self, timeout: float = 60.0) -> None:
@@ -95,7 +138,7 @@ class StandaloneCluster:
 
     def _wait_scheduler(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with flight.FlightClient(self.uri) as client:
+        with self.credentials().client(self.uri) as client:
             while time.monotonic() < deadline:
                 self._check_alive()
                 try:
@@ -110,7 +153,7 @@ class StandaloneCluster:
     def wait_ready(self, timeout: float) -> None:
         """Block until the scheduler lists all executors."""
         deadline = time.monotonic() + timeout
-        client = flight.FlightClient(self.uri)
+        client = self.credentials().client(self.uri)
         try:
             while time.monotonic() < deadline:
                 self._check_alive()

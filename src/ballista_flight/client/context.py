@@ -8,10 +8,13 @@ endpoint order.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from pyarrow import flight
+
+from ballista_flight.security import Credentials
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,11 +60,19 @@ class Result:
 class Context:
     """A connection to a ballista-flight scheduler."""
 
-    def __init__(self, uri: str, timeout: float | None = None) -> None:
+    def __init__(
+        self, uri: str, timeout: float | None = None, credentials: Credentials | None = None
+    ) -> None:
         self.uri = uri
-        self._client = flight.FlightClient(uri)
+        self._credentials = credentials or Credentials()
+        self._client = self._credentials.client(uri)
         self._options = flight.FlightCallOptions(timeout=timeout)
         self._peers: dict[str, flight.FlightClient] = {}
+
+    @property
+    def flight_client(self) -> flight.FlightClient:
+        """The authenticated Flight client to the scheduler (for actions such as ``list_jobs``)."""
+        return self._client
 
     def sql(self, query: str) -> Result:
         """A lazily run query."""
@@ -111,7 +122,7 @@ class Context:
         client = self._client
         if endpoint.locations:
             uri = endpoint.locations[0].uri.decode()
-            client = self._peers.get(uri) or self._peers.setdefault(uri, flight.FlightClient(uri))
+            client = self._peers.get(uri) or self._peers.setdefault(uri, self._credentials.client(uri))
         return client.do_get(endpoint.ticket, self._options).read_all()
 
     def close(self) -> None:
@@ -127,6 +138,36 @@ class Context:
         self.close()
 
 
-def connect(uri: str = "grpc://127.0.0.1:50050", timeout: float | None = None) -> Context:
-    """Connect to the scheduler at ``uri``."""
-    return Context(uri, timeout)
+def _read(path: str | Path | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
+
+
+def connect(
+    uri: str = "grpc://127.0.0.1:50050",
+    timeout: float | None = None,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    tls_root_certs: str | Path | None = None,
+    cert_chain: str | Path | None = None,
+    private_key: str | Path | None = None,
+) -> Context:
+    """Connect to the scheduler at ``uri`` (``grpc+tls://`` for TLS).
+
+    With ``username``/``password`` the client logs in (Basic) and uses the bearer
+    token it gets back; ``token`` is a static bearer token. ``tls_root_certs`` is a
+    PEM file of the CA to trust; ``cert_chain``/``private_key`` are the client's
+    certificate for mutual TLS. The token and certificates go to the executors too.
+    """
+    credentials = Credentials(
+        token=token,
+        tls_root_certs=_read(tls_root_certs),
+        cert_chain=_read(cert_chain),
+        private_key=_read(private_key),
+    )
+    if username is not None:
+        with credentials.client(uri) as login:
+            _, value = login.authenticate_basic_token(username, password or "")
+        credentials.token = (value.decode() if isinstance(value, bytes) else value).removeprefix("Bearer ")
+    return Context(uri, timeout, credentials)

@@ -33,6 +33,7 @@ from ballista_flight.executor.task import Source, run_result_task, run_shuffle_t
 from ballista_flight.http import HealthServer
 from ballista_flight.peers import ClientPool
 from ballista_flight.proto import ballista_flight_pb2 as pb
+from ballista_flight.security import internal_credentials, scheme, server_options
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
 from ballista_flight.tickets import sign, verify
 
@@ -56,19 +57,20 @@ class ExecutorServer(flight.FlightServerBase):
     def __init__(self, config: ExecutorConfig) -> None:
         self.config = config
         self.executor_id = config.resolved_id()
-        super().__init__(f"grpc://{config.host}:{config.port}")
-        self.uri = f"grpc://{config.advertise_host or config.host}:{self.port}"
+        super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **server_options(config))
+        self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
+        self._credentials = internal_credentials(config)
         work_dir = config.work_dir / self.executor_id
         limit = config.memory_limit if config.shuffle.value == "memory" else 0
         self.store = ShuffleStore(work_dir, limit)
-        self._secret: bytes | None = None
+        self._secret: bytes | None = config.cluster_secret.encode() or None
         self._registered = threading.Event()
         self._stopping = threading.Event()
         self._draining = threading.Event()
         self._slots = threading.BoundedSemaphore(config.slots)
         self._running = 0
         self._running_lock = threading.Lock()
-        self._peers = ClientPool()
+        self._peers = ClientPool(self._credentials)
         self._fetch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch")
         self._membership = threading.Thread(target=self._membership_loop, daemon=True)
         self.tasks_run = 0
@@ -140,14 +142,14 @@ class ExecutorServer(flight.FlightServerBase):
         if not self._registered.is_set():
             return
         try:
-            with flight.FlightClient(self.config.scheduler) as scheduler:
+            with self._credentials.client(self.config.scheduler) as scheduler:
                 options = flight.FlightCallOptions(timeout=CALL_TIMEOUT_S)
                 list(scheduler.do_action(("deregister_executor", self.executor_id.encode()), options))
         except flight.FlightError as exc:
             log.info("could not deregister from the scheduler: %s", flight_message(exc))
 
     def _membership_loop(self) -> None:
-        scheduler = flight.FlightClient(self.config.scheduler)
+        scheduler = self._credentials.client(self.config.scheduler)
         options = flight.FlightCallOptions(timeout=CALL_TIMEOUT_S)
         interval = self.config.heartbeat_interval_s
         failures = 0
@@ -190,7 +192,8 @@ class ExecutorServer(flight.FlightServerBase):
         results = list(scheduler.do_action(("register_executor", reg.SerializeToString()), options))
         response = pb.RegistrationResponse()
         response.ParseFromString(results[0].body.to_pybytes())
-        self._secret = response.cluster_secret
+        if response.cluster_secret:  # without auth the scheduler hands its secret out
+            self._secret = response.cluster_secret
         self._registered.set()
         log.info("executor %s registered at %s as %s", self.executor_id, self.config.scheduler, self.uri)
 

@@ -43,6 +43,7 @@ from ballista_flight.scheduler.statements import (
     explain_options,
     operator_count,
 )
+from ballista_flight.security import internal_credentials
 from ballista_flight.tickets import sign
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ class JobManager:
         self._jobs_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=256, thread_name_prefix="task")
         self._release_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="release")
-        self._clients = ClientPool()
+        self._clients = ClientPool(internal_credentials(config))
         self._rr = itertools.count()
         self._settings: dict[str, str] = {}
         self.stats = Totals()

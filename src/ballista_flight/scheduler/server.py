@@ -40,6 +40,7 @@ from ballista_flight.scheduler.cluster import Cluster
 from ballista_flight.scheduler.flightsql_handler import FLIGHT_SQL_ACTIONS, FlightSqlHandler
 from ballista_flight.scheduler.jobs import JobManager, Submitted
 from ballista_flight.scheduler.statements import StatementKind, classify
+from ballista_flight.security import scheme, server_options
 from ballista_flight.tickets import verify
 
 if TYPE_CHECKING:
@@ -81,8 +82,9 @@ class SchedulerServer(flight.FlightServerBase):
 
     def __init__(self, config: SchedulerConfig) -> None:
         self.config = config
-        super().__init__(f"grpc://{config.host}:{config.port}")
-        self.uri = f"grpc://{config.advertise_host or config.host}:{self.port}"
+        options = server_options(config, config.auth_users)
+        super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **options)
+        self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
         secret = config.cluster_secret.encode() if config.cluster_secret else secrets.token_bytes(32)
         self.cluster = Cluster(config.heartbeat_timeout_s)
         self.jobs = JobManager(config, self.cluster, secret, self.uri)
@@ -266,7 +268,9 @@ class SchedulerServer(flight.FlightServerBase):
             reg = pb.ExecutorRegistration()
             reg.ParseFromString(body)
             self.cluster.register(reg)
-            response = pb.RegistrationResponse(cluster_secret=self._secret, heartbeat_interval_ms=2000)
+            # With auth on, executors hold the secret already (they authenticated with it).
+            secret = b"" if self.config.auth_enabled else self._secret
+            response = pb.RegistrationResponse(cluster_secret=secret, heartbeat_interval_ms=2000)
             return iter([response.SerializeToString()])
         if action.type == "heartbeat":
             beat = pb.Heartbeat()
