@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING
@@ -84,3 +86,54 @@ def test_probes_and_metrics(tpch_dir: Path) -> None:
             b["ballista_flight_tasks_run_total"] for b in before_exec
         )
         assert "ballista_flight_shuffle_memory_bytes" in after_exec[0]
+
+
+def _wait_status(url: str, status: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _get(url)[0] != status:
+        assert time.monotonic() < deadline, f"{url} never answered {status}"
+        time.sleep(0.05)
+
+
+def test_readiness_follows_registration_and_drain(tmp_path: Path) -> None:
+    """Scheduler: ready with at least one executor. Executor: ready while registered, not draining.
+
+    Kubernetes routes the client Service by these, and stops routing to a draining executor.
+    """
+    from ballista_flight.config import ExecutorConfig, SchedulerConfig
+    from ballista_flight.executor.server import ExecutorServer
+    from ballista_flight.scheduler.server import SchedulerServer
+
+    scheduler = SchedulerServer(SchedulerConfig(port=0, http_port=0, heartbeat_timeout_s=60))
+    executor = ExecutorServer(
+        ExecutorConfig(scheduler=scheduler.uri, port=0, http_port=0, work_dir=tmp_path, slots=1)
+    )
+    assert scheduler.http is not None
+    assert executor.http is not None
+    sched_url = f"http://127.0.0.1:{scheduler.http.port}"
+    exec_url = f"http://127.0.0.1:{executor.http.port}"
+    stopper = None
+    try:
+        assert _get(sched_url + "/healthz")[0] == 200
+        assert _get(sched_url + "/readyz") == (503, "not ready\n")  # no executor yet
+        assert _get(exec_url + "/readyz")[0] == 503  # not registered yet
+        executor.start()
+        _wait_status(exec_url + "/readyz", 200)
+        _wait_status(sched_url + "/readyz", 200)
+        # Drain with a task still running (counted as the server counts one): not ready,
+        # deregistered, yet still alive until the task ends.
+        with executor._running_lock:
+            executor._running += 1
+        stopper = threading.Thread(target=executor.stop, kwargs={"grace_s": 30})
+        stopper.start()
+        _wait_status(exec_url + "/readyz", 503)
+        assert _get(exec_url + "/healthz")[0] == 200
+        _wait_status(sched_url + "/readyz", 503)  # its only executor left
+    finally:
+        with executor._running_lock:
+            executor._running = 0
+        if stopper is None:
+            executor.stop(grace_s=0)
+        else:
+            stopper.join(30)
+        scheduler.stop()

@@ -76,11 +76,15 @@ class ExecutorServer(flight.FlightServerBase):
         self.tasks_run = 0
         self.http: HealthServer | None = None
         if config.http_port >= 0:
-            self.http = HealthServer(config.host, config.http_port, self._registered.is_set, self._metrics)
+            self.http = HealthServer(config.host, config.http_port, self.ready, self._metrics)
         self.fetches_served = 0
         self.bytes_fetched_remote = 0
 
     # -- lifecycle -----------------------------------------------------------
+    def ready(self) -> bool:
+        """Registered and not draining: what /readyz reports, so a Service stops routing here on SIGTERM."""
+        return self._registered.is_set() and not self._draining.is_set()
+
     def start(self) -> None:
         """Register with the scheduler and keep heartbeating in the background."""
         self._membership.start()
