@@ -168,11 +168,12 @@ class Kubelet:
         return text
 
     def local_path(self, pod: Pod, path: str) -> str:
-        """A path inside the container, moved under the pod's root when a volume is mounted there."""
+        """A path inside the container, moved to the pod's volume (and subPath) mounted there."""
         for mount in sorted(pod.container.get("volumeMounts", []), key=lambda m: -len(m["mountPath"])):
             mount_path = mount["mountPath"].rstrip("/")
             if path == mount_path or path.startswith(mount_path + "/"):
-                return str(pod.root / mount_path.lstrip("/")) + path[len(mount_path) :]
+                volume = pod.root / "volumes" / mount["name"] / mount.get("subPath", "")
+                return str(volume) + path[len(mount_path) :]
         return path
 
     def environment(self, pod: Pod) -> dict[str, str]:

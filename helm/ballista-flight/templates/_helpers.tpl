@@ -174,11 +174,8 @@ whole numbers are printed without an exponent (1000000, not 1e+06).
 {{- end }}
 {{- end }}
 
-{{/* Volumes shared by both roles: /tmp, the TLS Secret, extra volumes. */}}
+{{/* Volumes shared by both roles: the TLS Secret, extra volumes. */}}
 {{- define "ballista-flight.commonVolumes" -}}
-- name: tmp
-  emptyDir:
-    sizeLimit: {{ .Values.tmpSizeLimit }}
 {{- if .Values.tls.enabled }}
 - name: tls
   secret:
@@ -191,8 +188,6 @@ whole numbers are printed without an exponent (1000000, not 1e+06).
 {{- end }}
 
 {{- define "ballista-flight.commonVolumeMounts" -}}
-- name: tmp
-  mountPath: /tmp
 {{- if .Values.tls.enabled }}
 - name: tls
   mountPath: /etc/ballista-flight/tls
