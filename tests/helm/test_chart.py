@@ -6,6 +6,7 @@ API schemas (kubernetes-validate --strict). No cluster needed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import helm_python
@@ -116,6 +117,8 @@ def test_schema_rejects_bad_values(case: str) -> None:
          "tls.enabled needs executor.kind StatefulSet"),
         ({"tls": {"enabled": True, "existingSecret": "t", "ca": False, "clientAuth": True}},
          "tls.clientAuth needs tls.ca"),
+        ({"executor": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 3}}},
+         "minReplicas must not exceed maxReplicas"),
     ],
 )  # fmt: skip
 def test_impossible_combinations_fail_with_a_clear_message(values: dict[str, Any], message: str) -> None:
@@ -515,6 +518,20 @@ def test_notes_tell_how_to_connect() -> None:
     assert "flight.FlightClient(" in notes
     assert "adbc_driver_flightsql" in notes
     assert "proxyResults is false" in rendered("secure").notes
+
+
+def test_names_stay_valid_for_the_longest_release_name() -> None:
+    """Helm allows 53-character release names; every name must stay a DNS label, and a
+    StatefulSet's name leaves room for the controller-revision-hash label (63 - 11)."""
+    r = render(name="r" * 53)
+    label = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    for manifest in r.all():
+        name = manifest["metadata"]["name"]
+        assert len(name) <= 63, name
+        assert label.match(name), name
+    assert len(r.workload("executor")["metadata"]["name"]) <= 52
+    internal = plain_env(r.workload("scheduler"))[env_name("advertise_host")].split(".")[0]
+    assert len(internal) <= 63
 
 
 def test_chart_version_matches_the_package() -> None:

@@ -225,6 +225,9 @@ readinessProbe:
 {{- if and .Values.tls.enabled (ne .Values.executor.kind "StatefulSet") }}
 {{- fail "tls.enabled needs executor.kind StatefulSet: executors are verified by their pod DNS names, which a Deployment's pods do not have" }}
 {{- end }}
+{{- if and .Values.executor.autoscaling.enabled (gt (int .Values.executor.autoscaling.minReplicas) (int .Values.executor.autoscaling.maxReplicas)) }}
+{{- fail "executor.autoscaling.minReplicas must not exceed maxReplicas" }}
+{{- end }}
 {{- if and .Values.tls.clientAuth (not .Values.tls.ca) }}
 {{- fail "tls.clientAuth needs tls.ca: client certificates are verified against ca.crt" }}
 {{- end }}
