@@ -96,6 +96,11 @@ class Pod:
     argv: list[str] = field(default_factory=list)
 
     @property
+    def labels(self) -> dict[str, str]:
+        template = self.manifest["spec"].get("template", self.manifest)
+        return template["metadata"]["labels"]  # type: ignore[no-any-return]
+
+    @property
     def container(self) -> dict[str, Any]:
         return container(self.manifest)
 
@@ -125,12 +130,14 @@ class Kubelet:
         self._net = f"127.{seed[0]}.{seed[1]}."
 
     def add_pods(self, workload: dict[str, Any], cluster_domain: str = "cluster.local") -> list[Pod]:
-        """The pods a Deployment or StatefulSet would create, with their names and addresses."""
+        """The pods a Deployment or StatefulSet would create (or a Pod), with names and addresses."""
         name = workload["metadata"]["name"]
         replicas = int(workload["spec"].get("replicas", 1))
         added = []
         for i in range(replicas):
-            if workload["kind"] == "StatefulSet":
+            if workload["kind"] == "Pod":
+                pod_name = name
+            elif workload["kind"] == "StatefulSet":
                 pod_name = f"{name}-{i}"
             else:
                 pod_name = f"{name}-5d8f7c9b6-{'abcdefghij'[i]}x{i}z"
@@ -145,11 +152,7 @@ class Kubelet:
     def add_service(self, service: dict[str, Any], cluster_domain: str = "cluster.local") -> None:
         """Map a Service's names to the one pod it selects (the scheduler's Services)."""
         selector = service["spec"]["selector"]
-        selected = [
-            p
-            for p in self.pods
-            if selector.items() <= p.manifest["spec"]["template"]["metadata"]["labels"].items()
-        ]
+        selected = [p for p in self.pods if selector.items() <= p.labels.items()]
         if len(selected) != 1 or service["spec"].get("clusterIP") == "None":
             return  # headless, or many pods: reached by pod names instead
         name = service["metadata"]["name"]
@@ -221,6 +224,12 @@ class Kubelet:
 
     def start(self, pod: Pod) -> None:
         pod.root.mkdir(parents=True, exist_ok=True)
+        for volume in pod_spec(pod.manifest).get("volumes", []):
+            if "secret" in volume:  # a Secret volume: one file per key
+                directory = pod.root / "volumes" / volume["name"]
+                directory.mkdir(parents=True, exist_ok=True)
+                for key, text in self.secrets[volume["secret"]["secretName"]].items():
+                    (directory / key).write_text(text)
         for mount in pod.container.get("volumeMounts", []):
             Path(self.local_path(pod, mount["mountPath"])).mkdir(parents=True, exist_ok=True)
         pod.env = self.environment(pod)
@@ -258,7 +267,7 @@ class Kubelet:
         """SIGTERM every pod, executors first (they drain), and wait as their grace periods allow."""
 
         def is_scheduler(pod: Pod) -> bool:
-            return bool(pod.manifest["metadata"]["labels"]["app.kubernetes.io/component"] == "scheduler")
+            return pod.labels["app.kubernetes.io/component"] == "scheduler"
 
         for pod in sorted(self.pods, key=is_scheduler):
             if pod.process is not None and pod.process.poll() is None:

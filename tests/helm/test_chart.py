@@ -6,6 +6,7 @@ API schemas (kubernetes-validate --strict). No cluster needed.
 
 from __future__ import annotations
 
+import argparse
 import re
 from typing import Any
 
@@ -36,16 +37,6 @@ from tests.helm.chart import (
 KUBE_VERSIONS = ["1.27.0", kv.latest_version()]
 # Custom resources have no schema in kubernetes-validate; their fields are asserted below.
 CUSTOM_KINDS = {"ServiceMonitor"}
-# Settings of issue #3 (auth and TLS) the chart already passes; they join the config models there.
-ISSUE_3_SETTINGS = {
-    "auth_enabled",
-    "auth_users",
-    "auth_tokens",
-    "tls_cert",
-    "tls_key",
-    "tls_ca",
-    "tls_client_auth",
-}
 
 RENDERED: dict[str, Rendered] = {}
 
@@ -365,7 +356,7 @@ def test_every_setting_is_reachable_from_values() -> None:
             f"{role} settings out of reach: {set(model.model_fields) - fields}"
         )
         # And the chart sets nothing the program does not read.
-        known = {env_name(f) for f in (set(model.model_fields) | ISSUE_3_SETTINGS | {"cluster_secret"})}
+        known = {env_name(f) for f in model.model_fields}
         known |= {"BALLISTA_FLIGHT_LOG_LEVEL"}
         ours = {n for n in set_by_chart if n.startswith("BALLISTA_FLIGHT_")}
         assert ours <= known, f"{role}: unknown variables {ours - known}"
@@ -419,6 +410,20 @@ def test_auth_and_tls_come_from_secrets() -> None:
     assert plain_env(r.workload("executor"))[env_name("scheduler")].startswith("grpc+tls://")
     test_pod = r.one("Pod")
     assert container(test_pod)["args"][2].startswith("grpc+tls://")
+    # The sql command's own variables: a token, the CA, and a client certificate for mTLS.
+    pod_env = env_entries(test_pod)
+    assert pod_env["BALLISTA_FLIGHT_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "bf-auth",
+        "key": "client-token",
+    }
+    assert pod_env["BALLISTA_FLIGHT_TLS_CA"]["value"] == "/etc/ballista-flight/tls/ca.crt"
+    assert pod_env["BALLISTA_FLIGHT_CLIENT_CERT"]["value"] == "/etc/ballista-flight/tls/tls.crt"
+    assert pod_env["BALLISTA_FLIGHT_CLIENT_KEY"]["value"] == "/etc/ballista-flight/tls/tls.key"
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    sql_help = parser.format_help() + commands.choices["sql"].format_help()
+    for name in pod_env:
+        assert name in sql_help, f"the sql command reads no {name}"
     assert "grpc+tls://" in r.notes
     assert "*.bf-ballista-flight-executor.analytics.svc.cluster.local" in r.notes
 

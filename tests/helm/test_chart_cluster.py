@@ -9,21 +9,22 @@ single-process DataFusion; then the `helm test` pod's command runs against the s
 
 from __future__ import annotations
 
+import json
+import secrets
 import socket
-import subprocess
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 from datafusion import SessionContext
+from pyarrow import flight
 
 import ballista_flight
+from ballista_flight import tls
 from tests.compare import assert_same_result
 from tests.conftest import QUERIES_DIR, register_tpch, tpch_data
-from tests.helm.chart import NAMESPACE, container, merge, render
+from tests.helm.chart import NAMESPACE, merge, render
 from tests.helm.kubelet import Kubelet
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +55,13 @@ def _values(extra: dict[str, Any]) -> dict[str, Any]:
         pytest.param({}, id="statefulset-proxied"),
         # Executors advertise their pod IP; the client reads results from them directly.
         pytest.param({"executor": {"kind": "Deployment"}, "scheduler": {"proxyResults": False}}, id="deployment-direct"),
+        # Bearer tokens, a cluster secret and mutual TLS, all from the chart's Secret references.
+        pytest.param(
+            {"auth": {"enabled": True, "existingSecret": "bf-auth"},
+             "tls": {"enabled": True, "existingSecret": "bf-tls", "clientAuth": True},
+             "scheduler": {"proxyResults": False}},
+            id="auth-mtls-direct",
+        ),
     ],
 )  # fmt: skip
 def test_rendered_containers_run_tpch_q1(tmp_path: Path, extra: dict[str, Any]) -> None:
@@ -63,6 +71,7 @@ def test_rendered_containers_run_tpch_q1(tmp_path: Path, extra: dict[str, Any]) 
     scheduler_pods = kubelet.add_pods(r.workload("scheduler"))
     executor_pods = kubelet.add_pods(r.workload("executor"))
     assert (len(scheduler_pods), len(executor_pods)) == (1, 2)
+    credentials = _secrets(kubelet, tmp_path / "certs")
     for service in r.find("Service"):
         kubelet.add_service(service)
     client_service = r.named("Service", "bf-ballista-flight-scheduler")
@@ -77,14 +86,18 @@ def test_rendered_containers_run_tpch_q1(tmp_path: Path, extra: dict[str, Any]) 
             assert pod.env["BALLISTA_FLIGHT_EXECUTOR_ID"] == pod.name
             assert pod.env["BALLISTA_FLIGHT_ADVERTISE_HOST"] == pod.ip
             assert pod.env["BALLISTA_FLIGHT_SLOTS"] == "2"
-        uri = f"grpc://{kubelet.hosts[client_service['metadata']['name']]}:{client_port}"
-        assert uri == f"grpc://{scheduler.ip}:{client_port}"
+        secure = bool(values.get("tls", {}).get("enabled"))
+        scheme = "grpc+tls" if secure else "grpc"
+        uri = f"{scheme}://{kubelet.hosts[client_service['metadata']['name']]}:{client_port}"
+        assert uri == f"{scheme}://{scheduler.ip}:{client_port}"
         data = tpch_data(0.01, 4)
         sql = (QUERIES_DIR / "q01.sql").read_text()
-        with ballista_flight.connect(uri, timeout=120) as ctx:
+        options = credentials if secure else {}
+        with ballista_flight.connect(uri, timeout=120, **options) as ctx:
             register_tpch(ctx, data)
-            listed = {e["executor_id"]: e["uri"] for e in _executors(uri)}
-            assert listed == {p.name: f"grpc://{p.ip}:{p.port('flight')}" for p in executor_pods}
+            action = next(iter(ctx.flight_client.do_action("list_executors")))
+            listed = {e["executor_id"]: e["uri"] for e in json.loads(action.body.to_pybytes())}
+            assert listed == {p.name: f"{scheme}://{p.ip}:{p.port('flight')}" for p in executor_pods}
             result = ctx.sql(sql)
             got = result.to_arrow()
             direct = [e.locations for e in result.info.endpoints] if result.info else []
@@ -96,15 +109,21 @@ def test_rendered_containers_run_tpch_q1(tmp_path: Path, extra: dict[str, Any]) 
         else:
             assert direct
             assert all(locations for locations in direct), "results should come from the executors"
+        if secure:
+            # Without the token, or without a client certificate, the cluster refuses.
+            with pytest.raises(flight.FlightError):
+                ballista_flight.connect(uri, timeout=30, **{**options, "token": None}).execute("SELECT 1")
+            with pytest.raises(flight.FlightError):
+                ballista_flight.connect(uri, timeout=30, token=options["token"],
+                                        tls_root_certs=options["tls_root_certs"]).execute("SELECT 1")  # fmt: skip
         # The helm test pod's own command, against the same cluster.
-        test_pod = r.one("Pod")
-        env = {"PATH": kubelet.image.env.get("PATH", "/usr/bin:/bin")}
-        env.update({e["name"]: e["value"] for e in container(test_pod).get("env", []) if "value" in e})
-        argv = kubelet.command(kubelet.pods[0], env)  # entrypoint resolution only
-        argv = argv[:1] + [kubelet.rewrite(a) for a in container(test_pod)["args"]]
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
-        assert done.returncode == 0, done.stderr
-        assert "3 rows" in done.stdout, done.stdout
+        test_pod = kubelet.add_pods(r.one("Pod"))[0]
+        kubelet.start(test_pod)
+        assert test_pod.process is not None
+        code = test_pod.process.wait(120)
+        output = kubelet.logs(test_pod)
+        assert code == 0, output
+        assert "3 rows" in output, output
     except BaseException:
         for pod in kubelet.pods:
             print(f"--- {pod.name} ({pod.ip}) {pod.argv}\n{kubelet.logs(pod)}")
@@ -116,7 +135,22 @@ def test_rendered_containers_run_tpch_q1(tmp_path: Path, extra: dict[str, Any]) 
         assert pod.process.returncode == 0, f"{pod.name} exited {pod.process.returncode}: {kubelet.logs(pod)}"
 
 
-def _executors(uri: str) -> list[dict[str, Any]]:
-    from tests.e2e.cluster_utils import executors
-
-    return executors(uri)
+def _secrets(kubelet: Kubelet, directory: Path) -> dict[str, Any]:
+    """The Secrets the secure values refer to; returns the client's credentials."""
+    files = tls.generate(directory, hosts=[p.ip for p in kubelet.pods])
+    kubelet.secrets["bf-tls"] = {
+        "tls.crt": files.cert.read_text(), "tls.key": files.key.read_text(), "ca.crt": files.ca.read_text(),
+    }  # fmt: skip
+    token = secrets.token_hex(16)
+    kubelet.secrets["bf-auth"] = {
+        "cluster-secret": secrets.token_hex(32),
+        "tokens": f"{secrets.token_hex(16)},{token}",
+        "users": "alice:wonderland",
+        "client-token": token,
+    }
+    return {
+        "token": token,
+        "tls_root_certs": files.ca,
+        "cert_chain": files.client_cert,
+        "private_key": files.client_key,
+    }
