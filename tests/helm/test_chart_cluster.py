@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +126,9 @@ def test_rendered_containers_run_tpch_q1(tmp_path: Path, extra: dict[str, Any]) 
         output = kubelet.logs(test_pod)
         assert code == 0, output
         assert "3 rows" in output, output
+        if not secure:
+            # What NOTES.txt tells users to run after a port-forward, as it is written there.
+            _run_notes_snippets(r.notes, scheduler.ip, tmp_path)
     except BaseException:
         for pod in kubelet.pods:
             print(f"--- {pod.name} ({pod.ip}) {pod.argv}\n{kubelet.logs(pod)}")
@@ -154,3 +159,28 @@ def _secrets(kubelet: Kubelet, directory: Path) -> dict[str, Any]:
         "cert_chain": files.client_cert,
         "private_key": files.client_key,
     }
+
+
+def _notes_snippet(notes: str, heading: str) -> str:
+    """The indented code block under ``heading`` in NOTES.txt, dedented."""
+    lines = notes.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading)) + 1
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        block.append(line[2:])
+    return "\n".join(block)
+
+
+def _run_notes_snippets(notes: str, scheduler_ip: str, tmp_path: Path) -> None:
+    """The pyarrow.flight and ADBC snippets, with the port-forward's 127.0.0.1 pointing at the scheduler pod."""
+    for heading in ("pyarrow.flight", "ADBC"):
+        code = _notes_snippet(notes, heading).replace("127.0.0.1", scheduler_ip)
+        script = tmp_path / "snippet.py"
+        script.write_text(code)
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, f"{heading} snippet failed:\n{code}\n{done.stderr}"
+        assert "x: int64" in done.stdout, done.stdout
