@@ -54,15 +54,14 @@ def _values(extra: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "extra",
     [
-        pytest.param({}, id="statefulset-proxied"),
-        # Executors advertise their pod IP; the client reads results from them directly.
+        # Executors advertise their pod IP; clients read results from them directly.
         pytest.param({"executor": {"kind": "Deployment"}, "scheduler": {"proxyResults": False}}, id="deployment-direct"),
-        # Bearer tokens, a cluster secret and mutual TLS, all from the chart's Secret references.
+        # The default StatefulSet (pod DNS names) and proxied results, with bearer tokens, a
+        # cluster secret and mutual TLS from the chart's Secret references.
         pytest.param(
             {"auth": {"enabled": True, "existingSecret": "bf-auth"},
-             "tls": {"enabled": True, "existingSecret": "bf-tls", "clientAuth": True},
-             "scheduler": {"proxyResults": False}},
-            id="auth-mtls-direct",
+             "tls": {"enabled": True, "existingSecret": "bf-tls", "clientAuth": True}},
+            id="statefulset-auth-mtls",
         ),
     ],
 )  # fmt: skip
@@ -113,11 +112,11 @@ def test_rendered_containers_run_tpch_q1(tmp_path: Path, extra: dict[str, Any]) 
             assert all(locations for locations in direct), "results should come from the executors"
         if secure:
             # Without the token, or without a client certificate, the cluster refuses.
-            with pytest.raises(flight.FlightError):
-                ballista_flight.connect(uri, timeout=30, **{**options, "token": None}).execute("SELECT 1")
-            with pytest.raises(flight.FlightError):
-                ballista_flight.connect(uri, timeout=30, token=options["token"],
-                                        tls_root_certs=options["tls_root_certs"]).execute("SELECT 1")  # fmt: skip
+            no_token = {**options, "token": None}
+            no_certificate = {"token": options["token"], "tls_root_certs": options["tls_root_certs"]}
+            for refused in (no_token, no_certificate):
+                with pytest.raises(flight.FlightError), ballista_flight.connect(uri, 30, **refused) as other:
+                    other.execute("SELECT 1")
         # The helm test pod's own command, against the same cluster.
         test_pod = kubelet.add_pods(r.one("Pod"))[0]
         kubelet.start(test_pod)
@@ -175,12 +174,12 @@ def _notes_snippet(notes: str, heading: str) -> str:
 
 def _run_notes_snippets(notes: str, scheduler_ip: str, tmp_path: Path) -> None:
     """The pyarrow.flight and ADBC snippets, with the port-forward's 127.0.0.1 pointing at the scheduler pod."""
-    for heading in ("pyarrow.flight", "ADBC"):
-        code = _notes_snippet(notes, heading).replace("127.0.0.1", scheduler_ip)
-        script = tmp_path / "snippet.py"
-        script.write_text(code)
-        done = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
-        )
-        assert done.returncode == 0, f"{heading} snippet failed:\n{code}\n{done.stderr}"
-        assert "x: int64" in done.stdout, done.stdout
+    code = "\n".join(_notes_snippet(notes, heading) for heading in ("pyarrow.flight", "ADBC"))
+    code = code.replace("127.0.0.1", scheduler_ip)
+    script = tmp_path / "snippets.py"
+    script.write_text(code)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, f"NOTES.txt snippets failed:\n{code}\n{done.stderr}"
+    assert done.stdout.count("x: int64") == 2, done.stdout
