@@ -61,16 +61,15 @@ class Unsupported(BallistaFlightError):
     """
 
 
-class Unimplemented(NotImplementedError):
-    """What leaves the server for ``Unsupported``.
+class _NoTraceback:
+    """Mixin for exceptions leaving through pyarrow's generic error path.
 
-    pyarrow turns a ``NotImplementedError`` into UNIMPLEMENTED (no FlightError
-    class maps there) and appends the exception formatted by ``traceback``. That
-    formatting reads ``__cause__``; failing there makes pyarrow fall back to the
-    bare class name, so the client gets one line, never a traceback.
+    pyarrow appends ``traceback.format_exception(...)`` of such exceptions to the
+    client's message. That formatting reads ``__cause__``; failing there makes
+    pyarrow fall back to the bare class name, so the client gets one line.
     """
 
-    @property  # type: ignore[override]
+    @property
     def __cause__(self) -> BaseException | None:
         msg = "no traceback at the Flight boundary"
         raise AttributeError(msg)
@@ -78,6 +77,26 @@ class Unimplemented(NotImplementedError):
     @__cause__.setter
     def __cause__(self, value: BaseException | None) -> None:
         pass
+
+
+class Unimplemented(_NoTraceback, NotImplementedError):
+    """What leaves the server for ``Unsupported``: pyarrow maps it to gRPC UNIMPLEMENTED.
+
+    No FlightError class maps to that code, and a plain ``NotImplementedError``
+    would carry a traceback to the client.
+    """
+
+
+_OPAQUE: dict[type[BaseException], type[BaseException]] = {}
+
+
+def without_traceback(exc: flight.FlightError) -> BaseException:
+    """``exc`` as an exception pyarrow formats in one line, for callbacks that do not
+    translate FlightErrors (pyarrow 26's GetSchema sends them with a traceback)."""
+    cls = _OPAQUE.get(type(exc))
+    if cls is None:
+        cls = _OPAQUE.setdefault(type(exc), type(type(exc).__name__, (_NoTraceback, type(exc)), {}))
+    return cls(str(exc))
 
 
 def one_line(exc: BaseException | str) -> str:
@@ -136,5 +155,21 @@ def flight_errors(method: F) -> F:
             raise Unimplemented(one_line(exc)) from None
         except BaseException as exc:
             raise to_flight_error(exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def flight_errors_no_traceback(method: F) -> F:
+    """``flight_errors`` for GetSchema, whose pyarrow callback does not translate FlightErrors."""
+    translated = flight_errors(method)
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return translated(*args, **kwargs)
+        except Unimplemented:
+            raise
+        except flight.FlightError as exc:
+            raise without_traceback(exc) from None
 
     return wrapper  # type: ignore[return-value]

@@ -207,6 +207,11 @@ def test_unsupported_calls_answer_unimplemented_in_one_line(sql_cluster: Standal
             client.get_flight_info(flight.FlightDescriptor.for_command(unknown.SerializeToString()))
         assert "CommandGetXdbcTypeInfo" in str(failure.value)
         assert "Traceback" not in str(failure.value)
+        for bad in (b"SELECT * FROM no_such_table", packed(sql_pb.CommandStatementQuery(query="SELEC"))):
+            with pytest.raises(pa.ArrowException) as failure:
+                client.get_schema(flight.FlightDescriptor.for_command(bad))
+            assert "Traceback" not in str(failure.value)
+            assert "File " not in str(failure.value)
         closed = next(iter(client.do_action(("CloseSession", b"")))).body.to_pybytes()
         result = actions_pb.CloseSessionResult()
         result.ParseFromString(closed)

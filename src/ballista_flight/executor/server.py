@@ -33,6 +33,7 @@ from ballista_flight.executor.task import Source, run_result_task, run_shuffle_t
 from ballista_flight.http import HealthServer
 from ballista_flight.peers import ClientPool
 from ballista_flight.proto import ballista_flight_pb2 as pb
+from ballista_flight.proto import flight_actions_pb2 as actions_pb
 from ballista_flight.security import internal_credentials, scheme, server_options
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
 from ballista_flight.tickets import sign, verify
@@ -339,6 +340,9 @@ class ExecutorServer(flight.FlightServerBase):
             release.ParseFromString(body)
             freed = self.store.release_job(release.job_id)
             return iter([str(freed).encode()])
+        if action.type == "CloseSession":  # clients close every connection they opened
+            closed = actions_pb.CloseSessionResult(status=actions_pb.CloseSessionResult.CLOSED)
+            return iter([closed.SerializeToString()])
         if action.type == "stats":
             return iter([self._stats().encode()])
         msg = f"unknown action {action.type!r} (ListActions lists the supported ones)"

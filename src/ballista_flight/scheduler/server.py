@@ -30,6 +30,7 @@ from ballista_flight.errors import (
     TicketError,
     Unsupported,
     flight_errors,
+    flight_errors_no_traceback,
 )
 from ballista_flight.http import HealthServer
 from ballista_flight.proto import ballista_flight_pb2 as pb
@@ -183,7 +184,7 @@ class SchedulerServer(flight.FlightServerBase):
         submitted = self.flight_sql.submit(command, client_gone=context.is_cancelled)
         return self._flight_info(descriptor, submitted, flight_sql=True)
 
-    @flight_errors
+    @flight_errors_no_traceback
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
