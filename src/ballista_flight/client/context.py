@@ -8,16 +8,25 @@ endpoint order.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+from datafusion import SessionContext
 from pyarrow import flight
 
+from ballista_flight import commands
+from ballista_flight.client.dataframe import DataFrame
 from ballista_flight.security import Credentials
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ballista_flight.proto import ballista_flight_pb2 as pb
+
+# Tables the DataFrame API registers for read_parquet/read_csv carry this prefix.
+SCRATCH_PREFIX = "_bf_read_"
 
 
 def _quote(text: str) -> str:
@@ -68,6 +77,8 @@ class Context:
         self._client = self._credentials.client(uri)
         self._options = flight.FlightCallOptions(timeout=timeout)
         self._peers: dict[str, flight.FlightClient] = {}
+        # Builds DataFrame plans; its tables are empty stand-ins with the cluster's schemas.
+        self._planner = SessionContext()
 
     @property
     def flight_client(self) -> flight.FlightClient:
@@ -109,10 +120,50 @@ class Context:
         table = self.execute("SHOW TABLES")
         schemas = table.column("table_schema").to_pylist()
         names = table.column("table_name").to_pylist()
-        return sorted(n for s, n in zip(schemas, names, strict=True) if s != "information_schema")
+        return sorted(
+            n
+            for s, n in zip(schemas, names, strict=True)
+            if s != "information_schema" and not n.startswith(SCRATCH_PREFIX)
+        )
+
+    # -- DataFrame API -------------------------------------------------------------
+    def table(self, name: str) -> DataFrame:
+        """A DataFrame over the cluster's table ``name``."""
+        descriptor = flight.FlightDescriptor.for_command(f"SELECT * FROM {_ident(name)}".encode())
+        schema = self._client.get_schema(descriptor, self._options).schema
+        if self._planner.table_exist(name):
+            self._planner.deregister_table(name)
+        self._planner.register_record_batches(name, [[pa.RecordBatch.from_pylist([], schema=schema)]])
+        return DataFrame(self, self._planner.table(name))
+
+    def read_parquet(self, path: str) -> DataFrame:
+        """A DataFrame over Parquet files (a file, directory or glob the cluster can read)."""
+        name = _scratch_name("parquet", path)
+        self.register_parquet(name, path)
+        return self.table(name)
+
+    def read_csv(self, path: str, *, has_header: bool = True, delimiter: str = ",") -> DataFrame:
+        """A DataFrame over CSV files the cluster can read."""
+        name = _scratch_name("csv", path, str(has_header), delimiter)
+        self.register_csv(name, path, has_header=has_header, delimiter=delimiter)
+        return self.table(name)
+
+    csv = read_csv
+
+    def read_json(self, path: str) -> DataFrame:
+        """A DataFrame over newline-delimited JSON files the cluster can read."""
+        name = _scratch_name("json", path)
+        self.register_json(name, path)
+        return self.table(name)
+
+    def _run_command(self, command: pb.SubstraitPlanCommand) -> tuple[flight.FlightInfo, pa.Table]:
+        return self._run_descriptor(commands.pack(command))
 
     def _run(self, sql: str) -> tuple[flight.FlightInfo, pa.Table]:
-        info = self._client.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()), self._options)
+        return self._run_descriptor(sql.encode())
+
+    def _run_descriptor(self, command: bytes) -> tuple[flight.FlightInfo, pa.Table]:
+        info = self._client.get_flight_info(flight.FlightDescriptor.for_command(command), self._options)
         tables = [self._fetch(endpoint) for endpoint in info.endpoints]
         if not tables:
             return info, info.schema.empty_table()
@@ -136,6 +187,11 @@ class Context:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _scratch_name(*parts: str) -> str:
+    """A stable table name for one read_* source (the same path reuses its table)."""
+    return SCRATCH_PREFIX + hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def _read(path: str | Path | None) -> bytes | None:

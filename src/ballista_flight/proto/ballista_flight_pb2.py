@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62\x61llista_flight.proto\x12\x0f\x62\x61llista_flight\"I\n\x0cSignedTicket\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x15\n\rexpires_at_ms\x18\x03 \x01(\x04\"\xb4\x01\n\x06Ticket\x12+\n\x04task\x18\x01 \x01(\x0b\x32\x1b.ballista_flight.TaskTicketH\x00\x12-\n\x05\x66\x65tch\x18\x02 \x01(\x0b\x32\x1c.ballista_flight.FetchTicketH\x00\x12/\n\x06result\x18\x03 \x01(\x0b\x32\x1d.ballista_flight.ResultTicketH\x00\x12\x15\n\rexpires_at_ms\x18\x04 \x01(\x04\x42\x06\n\x04kind\"[\n\x11MapOutputLocation\x12\x15\n\rmap_partition\x18\x01 \x01(\r\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x0b\n\x03uri\x18\x03 \x01(\t\x12\r\n\x05\x65mpty\x18\x04 \x01(\x08\"\xe6\x01\n\x0cShuffleInput\x12\x10\n\x08stage_id\x18\x01 \x01(\r\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.ballista_flight.OutputKind\x12\x12\n\npartitions\x18\x03 \x01(\r\x12\x13\n\x0bplaceholder\x18\x04 \x01(\x0c\x12\x17\n\x0fread_partitions\x18\x05 \x03(\r\x12\x35\n\tlocations\x18\x06 \x03(\x0b\x32\".ballista_flight.MapOutputLocation\x12\x10\n\x08original\x18\x07 \x01(\x0c\x12\x0e\n\x06schema\x18\x08 \x01(\x0c\"\xe1\x03\n\nTaskTicket\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08stage_id\x18\x02 \x01(\r\x12\x11\n\tpartition\x18\x03 \x01(\r\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12\x0c\n\x04plan\x18\x05 \x01(\x0c\x12-\n\x06inputs\x18\x06 \x03(\x0b\x32\x1d.ballista_flight.ShuffleInput\x12+\n\x06output\x18\x07 \x01(\x0e\x32\x1b.ballista_flight.OutputKind\x12\x13\n\x0bpartitioner\x18\x08 \x01(\x0c\x12\x1a\n\x12output_placeholder\x18\t \x01(\x0c\x12\x0f\n\x07\x62uckets\x18\n \x01(\r\x12\x15\n\rresult_schema\x18\x0b \x01(\x0c\x12;\n\x08settings\x18\x0c \x03(\x0b\x32).ballista_flight.TaskTicket.SettingsEntry\x12\x15\n\rscheduler_uri\x18\r \x01(\t\x12\x13\n\x0bwhole_stage\x18\x0e \x01(\x08\x12\x16\n\x0e\x61ll_partitions\x18\x0f \x01(\x08\x12\x18\n\x10stage_partitions\x18\x10 \x01(\r\x1a/\n\rSettingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"V\n\x0b\x46\x65tchTicket\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08stage_id\x18\x02 \x01(\r\x12\x15\n\rmap_partition\x18\x03 \x01(\r\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\r\"\x1e\n\x0cResultTicket\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xe5\x02\n\nTaskStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08stage_id\x18\x02 \x01(\r\x12\x11\n\tpartition\x18\x03 \x01(\r\x12\x13\n\x0b\x65xecutor_id\x18\x04 \x01(\t\x12\x0c\n\x04rows\x18\x05 \x01(\x04\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x13\n\x0b\x62ucket_rows\x18\x07 \x03(\x04\x12\r\n\x05\x65mpty\x18\x08 \x01(\x08\x12\x11\n\telapsed_s\x18\t \x01(\x01\x12\x1c\n\x14\x62ytes_fetched_remote\x18\n \x01(\x04\x12\x18\n\x10\x62ytes_read_local\x18\x0b \x01(\x04\x12\x0e\n\x06schema\x18\x0c \x01(\x0c\x12\x0f\n\x07\x66\x65tch_s\x18\r \x01(\x01\x12\x0e\n\x06plan_s\x18\x0e \x01(\x01\x12\x11\n\texecute_s\x18\x0f \x01(\x01\x12\x13\n\x0bpartition_s\x18\x10 \x01(\x01\x12\x10\n\x08map_rows\x18\x11 \x03(\x04\x12\x16\n\x0eremote_fetch_s\x18\x12 \x01(\x01\"R\n\x0bStageStatus\x12\x10\n\x08stage_id\x18\x01 \x01(\r\x12\r\n\x05tasks\x18\x02 \x01(\r\x12\x12\n\ntasks_done\x18\x03 \x01(\r\x12\x0e\n\x06output\x18\x04 \x01(\t\"\xa2\x01\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.ballista_flight.JobState\x12\x0b\n\x03sql\x18\x03 \x01(\t\x12,\n\x06stages\x18\x04 \x03(\x0b\x32\x1c.ballista_flight.StageStatus\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x11\n\telapsed_s\x18\x06 \x01(\x01\"\x9a\x01\n\x14\x45xecutorRegistration\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\r\n\x05slots\x18\x03 \x01(\r\x12\x1a\n\x12\x64\x61tafusion_version\x18\x04 \x01(\t\x12\x1f\n\x17\x62\x61llista_flight_version\x18\x05 \x01(\t\x12\x14\n\x0cshuffle_mode\x18\x06 \x01(\t\"M\n\x14RegistrationResponse\x12\x16\n\x0e\x63luster_secret\x18\x01 \x01(\x0c\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\r\"N\n\tHeartbeat\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x15\n\rrunning_tasks\x18\x02 \x01(\r\x12\x15\n\rshuffle_bytes\x18\x03 \x01(\x04\"\"\n\x11HeartbeatResponse\x12\r\n\x05known\x18\x01 \x01(\x08\"\x1c\n\nReleaseJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t*a\n\nOutputKind\x12\x16\n\x12OUTPUT_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTPUT_REPARTITION\x10\x01\x12\x10\n\x0cOUTPUT_MERGE\x10\x02\x12\x11\n\rOUTPUT_RESULT\x10\x03*\x93\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x0e\n\nJOB_QUEUED\x10\x01\x12\x0f\n\x0bJOB_RUNNING\x10\x02\x12\x15\n\x11JOB_RESULTS_READY\x10\x03\x12\x11\n\rJOB_SUCCEEDED\x10\x04\x12\x0e\n\nJOB_FAILED\x10\x05\x12\x11\n\rJOB_CANCELLED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62\x61llista_flight.proto\x12\x0f\x62\x61llista_flight\"I\n\x0cSignedTicket\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x15\n\rexpires_at_ms\x18\x03 \x01(\x04\"\xb4\x01\n\x06Ticket\x12+\n\x04task\x18\x01 \x01(\x0b\x32\x1b.ballista_flight.TaskTicketH\x00\x12-\n\x05\x66\x65tch\x18\x02 \x01(\x0b\x32\x1c.ballista_flight.FetchTicketH\x00\x12/\n\x06result\x18\x03 \x01(\x0b\x32\x1d.ballista_flight.ResultTicketH\x00\x12\x15\n\rexpires_at_ms\x18\x04 \x01(\x04\x42\x06\n\x04kind\"[\n\x11MapOutputLocation\x12\x15\n\rmap_partition\x18\x01 \x01(\r\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x0b\n\x03uri\x18\x03 \x01(\t\x12\r\n\x05\x65mpty\x18\x04 \x01(\x08\"\xe6\x01\n\x0cShuffleInput\x12\x10\n\x08stage_id\x18\x01 \x01(\r\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.ballista_flight.OutputKind\x12\x12\n\npartitions\x18\x03 \x01(\r\x12\x13\n\x0bplaceholder\x18\x04 \x01(\x0c\x12\x17\n\x0fread_partitions\x18\x05 \x03(\r\x12\x35\n\tlocations\x18\x06 \x03(\x0b\x32\".ballista_flight.MapOutputLocation\x12\x10\n\x08original\x18\x07 \x01(\x0c\x12\x0e\n\x06schema\x18\x08 \x01(\x0c\"\xdd\x04\n\nTaskTicket\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08stage_id\x18\x02 \x01(\r\x12\x11\n\tpartition\x18\x03 \x01(\r\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12\x0c\n\x04plan\x18\x05 \x01(\x0c\x12-\n\x06inputs\x18\x06 \x03(\x0b\x32\x1d.ballista_flight.ShuffleInput\x12+\n\x06output\x18\x07 \x01(\x0e\x32\x1b.ballista_flight.OutputKind\x12\x13\n\x0bpartitioner\x18\x08 \x01(\x0c\x12\x1a\n\x12output_placeholder\x18\t \x01(\x0c\x12\x0f\n\x07\x62uckets\x18\n \x01(\r\x12\x15\n\rresult_schema\x18\x0b \x01(\x0c\x12;\n\x08settings\x18\x0c \x03(\x0b\x32).ballista_flight.TaskTicket.SettingsEntry\x12\x15\n\rscheduler_uri\x18\r \x01(\t\x12\x13\n\x0bwhole_stage\x18\x0e \x01(\x08\x12\x16\n\x0e\x61ll_partitions\x18\x0f \x01(\x08\x12\x18\n\x10stage_partitions\x18\x10 \x01(\r\x12\x0c\n\x04sink\x18\x11 \x01(\x0c\x12\x11\n\twrite_dir\x18\x12 \x01(\t\x12\x10\n\x08sink_url\x18\x13 \x01(\t\x12\x30\n\tfunctions\x18\x14 \x03(\x0b\x32\x1d.ballista_flight.UserFunction\x12\x15\n\robject_stores\x18\x15 \x03(\t\x1a/\n\rSettingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"V\n\x0b\x46\x65tchTicket\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08stage_id\x18\x02 \x01(\r\x12\x15\n\rmap_partition\x18\x03 \x01(\r\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\r\"\x1e\n\x0cResultTicket\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xfa\x02\n\nTaskStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08stage_id\x18\x02 \x01(\r\x12\x11\n\tpartition\x18\x03 \x01(\r\x12\x13\n\x0b\x65xecutor_id\x18\x04 \x01(\t\x12\x0c\n\x04rows\x18\x05 \x01(\x04\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x13\n\x0b\x62ucket_rows\x18\x07 \x03(\x04\x12\r\n\x05\x65mpty\x18\x08 \x01(\x08\x12\x11\n\telapsed_s\x18\t \x01(\x01\x12\x1c\n\x14\x62ytes_fetched_remote\x18\n \x01(\x04\x12\x18\n\x10\x62ytes_read_local\x18\x0b \x01(\x04\x12\x0e\n\x06schema\x18\x0c \x01(\x0c\x12\x0f\n\x07\x66\x65tch_s\x18\r \x01(\x01\x12\x0e\n\x06plan_s\x18\x0e \x01(\x01\x12\x11\n\texecute_s\x18\x0f \x01(\x01\x12\x13\n\x0bpartition_s\x18\x10 \x01(\x01\x12\x10\n\x08map_rows\x18\x11 \x03(\x04\x12\x16\n\x0eremote_fetch_s\x18\x12 \x01(\x01\x12\x13\n\x0bwritten_dir\x18\x13 \x01(\t\"R\n\x0bStageStatus\x12\x10\n\x08stage_id\x18\x01 \x01(\r\x12\r\n\x05tasks\x18\x02 \x01(\r\x12\x12\n\ntasks_done\x18\x03 \x01(\r\x12\x0e\n\x06output\x18\x04 \x01(\t\"\xa2\x01\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.ballista_flight.JobState\x12\x0b\n\x03sql\x18\x03 \x01(\t\x12,\n\x06stages\x18\x04 \x03(\x0b\x32\x1c.ballista_flight.StageStatus\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x11\n\telapsed_s\x18\x06 \x01(\x01\"\x9a\x01\n\x14\x45xecutorRegistration\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\r\n\x05slots\x18\x03 \x01(\r\x12\x1a\n\x12\x64\x61tafusion_version\x18\x04 \x01(\t\x12\x1f\n\x17\x62\x61llista_flight_version\x18\x05 \x01(\t\x12\x14\n\x0cshuffle_mode\x18\x06 \x01(\t\"M\n\x14RegistrationResponse\x12\x16\n\x0e\x63luster_secret\x18\x01 \x01(\x0c\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\r\"N\n\tHeartbeat\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x15\n\rrunning_tasks\x18\x02 \x01(\r\x12\x15\n\rshuffle_bytes\x18\x03 \x01(\x04\"\"\n\x11HeartbeatResponse\x12\r\n\x05known\x18\x01 \x01(\x08\"\x1c\n\nReleaseJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"`\n\x14SubstraitPlanCommand\x12\x0c\n\x04plan\x18\x01 \x01(\x0c\x12\x0f\n\x07\x65xplain\x18\x02 \x01(\x08\x12)\n\x04\x63opy\x18\x03 \x01(\x0b\x32\x1b.ballista_flight.CopyTarget\"\xab\x01\n\nCopyTarget\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x14\n\x0cpartition_by\x18\x03 \x03(\t\x12\x39\n\x07options\x18\x04 \x03(\x0b\x32(.ballista_flight.CopyTarget.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc6\x01\n\x0cUserFunction\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.ballista_flight.FunctionKind\x12\x14\n\x0cinput_schema\x18\x03 \x01(\x0c\x12\x15\n\rreturn_schema\x18\x04 \x01(\x0c\x12\x14\n\x0cstate_schema\x18\x05 \x01(\x0c\x12\x12\n\nvolatility\x18\x06 \x01(\t\x12\x0c\n\x04\x63ode\x18\x07 \x01(\x0c\x12\x16\n\x0epython_version\x18\x08 \x01(\t*s\n\nOutputKind\x12\x16\n\x12OUTPUT_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTPUT_REPARTITION\x10\x01\x12\x10\n\x0cOUTPUT_MERGE\x10\x02\x12\x11\n\rOUTPUT_RESULT\x10\x03\x12\x10\n\x0cOUTPUT_WRITE\x10\x04*\x93\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x0e\n\nJOB_QUEUED\x10\x01\x12\x0f\n\x0bJOB_RUNNING\x10\x02\x12\x15\n\x11JOB_RESULTS_READY\x10\x03\x12\x11\n\rJOB_SUCCEEDED\x10\x04\x12\x0e\n\nJOB_FAILED\x10\x05\x12\x11\n\rJOB_CANCELLED\x10\x06*j\n\x0c\x46unctionKind\x12\x18\n\x14\x46UNCTION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x46UNCTION_SCALAR\x10\x01\x12\x16\n\x12\x46UNCTION_AGGREGATE\x10\x02\x12\x13\n\x0f\x46UNCTION_WINDOW\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TASKTICKET_SETTINGSENTRY']._loaded_options = None
   _globals['_TASKTICKET_SETTINGSENTRY']._serialized_options = b'8\001'
-  _globals['_OUTPUTKIND']._serialized_start=2221
-  _globals['_OUTPUTKIND']._serialized_end=2318
-  _globals['_JOBSTATE']._serialized_start=2321
-  _globals['_JOBSTATE']._serialized_end=2468
+  _globals['_COPYTARGET_OPTIONSENTRY']._loaded_options = None
+  _globals['_COPYTARGET_OPTIONSENTRY']._serialized_options = b'8\001'
+  _globals['_OUTPUTKIND']._serialized_start=2839
+  _globals['_OUTPUTKIND']._serialized_end=2954
+  _globals['_JOBSTATE']._serialized_start=2957
+  _globals['_JOBSTATE']._serialized_end=3104
+  _globals['_FUNCTIONKIND']._serialized_start=3106
+  _globals['_FUNCTIONKIND']._serialized_end=3212
   _globals['_SIGNEDTICKET']._serialized_start=42
   _globals['_SIGNEDTICKET']._serialized_end=115
   _globals['_TICKET']._serialized_start=118
@@ -46,27 +50,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SHUFFLEINPUT']._serialized_start=394
   _globals['_SHUFFLEINPUT']._serialized_end=624
   _globals['_TASKTICKET']._serialized_start=627
-  _globals['_TASKTICKET']._serialized_end=1108
-  _globals['_TASKTICKET_SETTINGSENTRY']._serialized_start=1061
-  _globals['_TASKTICKET_SETTINGSENTRY']._serialized_end=1108
-  _globals['_FETCHTICKET']._serialized_start=1110
-  _globals['_FETCHTICKET']._serialized_end=1196
-  _globals['_RESULTTICKET']._serialized_start=1198
-  _globals['_RESULTTICKET']._serialized_end=1228
-  _globals['_TASKSTATUS']._serialized_start=1231
-  _globals['_TASKSTATUS']._serialized_end=1588
-  _globals['_STAGESTATUS']._serialized_start=1590
-  _globals['_STAGESTATUS']._serialized_end=1672
-  _globals['_JOBSTATUS']._serialized_start=1675
-  _globals['_JOBSTATUS']._serialized_end=1837
-  _globals['_EXECUTORREGISTRATION']._serialized_start=1840
-  _globals['_EXECUTORREGISTRATION']._serialized_end=1994
-  _globals['_REGISTRATIONRESPONSE']._serialized_start=1996
-  _globals['_REGISTRATIONRESPONSE']._serialized_end=2073
-  _globals['_HEARTBEAT']._serialized_start=2075
-  _globals['_HEARTBEAT']._serialized_end=2153
-  _globals['_HEARTBEATRESPONSE']._serialized_start=2155
-  _globals['_HEARTBEATRESPONSE']._serialized_end=2189
-  _globals['_RELEASEJOB']._serialized_start=2191
-  _globals['_RELEASEJOB']._serialized_end=2219
+  _globals['_TASKTICKET']._serialized_end=1232
+  _globals['_TASKTICKET_SETTINGSENTRY']._serialized_start=1185
+  _globals['_TASKTICKET_SETTINGSENTRY']._serialized_end=1232
+  _globals['_FETCHTICKET']._serialized_start=1234
+  _globals['_FETCHTICKET']._serialized_end=1320
+  _globals['_RESULTTICKET']._serialized_start=1322
+  _globals['_RESULTTICKET']._serialized_end=1352
+  _globals['_TASKSTATUS']._serialized_start=1355
+  _globals['_TASKSTATUS']._serialized_end=1733
+  _globals['_STAGESTATUS']._serialized_start=1735
+  _globals['_STAGESTATUS']._serialized_end=1817
+  _globals['_JOBSTATUS']._serialized_start=1820
+  _globals['_JOBSTATUS']._serialized_end=1982
+  _globals['_EXECUTORREGISTRATION']._serialized_start=1985
+  _globals['_EXECUTORREGISTRATION']._serialized_end=2139
+  _globals['_REGISTRATIONRESPONSE']._serialized_start=2141
+  _globals['_REGISTRATIONRESPONSE']._serialized_end=2218
+  _globals['_HEARTBEAT']._serialized_start=2220
+  _globals['_HEARTBEAT']._serialized_end=2298
+  _globals['_HEARTBEATRESPONSE']._serialized_start=2300
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2334
+  _globals['_RELEASEJOB']._serialized_start=2336
+  _globals['_RELEASEJOB']._serialized_end=2364
+  _globals['_SUBSTRAITPLANCOMMAND']._serialized_start=2366
+  _globals['_SUBSTRAITPLANCOMMAND']._serialized_end=2462
+  _globals['_COPYTARGET']._serialized_start=2465
+  _globals['_COPYTARGET']._serialized_end=2636
+  _globals['_COPYTARGET_OPTIONSENTRY']._serialized_start=2590
+  _globals['_COPYTARGET_OPTIONSENTRY']._serialized_end=2636
+  _globals['_USERFUNCTION']._serialized_start=2639
+  _globals['_USERFUNCTION']._serialized_end=2837
 # @@protoc_insertion_point(module_scope)

@@ -13,6 +13,7 @@ class OutputKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTPUT_REPARTITION: _ClassVar[OutputKind]
     OUTPUT_MERGE: _ClassVar[OutputKind]
     OUTPUT_RESULT: _ClassVar[OutputKind]
+    OUTPUT_WRITE: _ClassVar[OutputKind]
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -23,10 +24,18 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_SUCCEEDED: _ClassVar[JobState]
     JOB_FAILED: _ClassVar[JobState]
     JOB_CANCELLED: _ClassVar[JobState]
+
+class FunctionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FUNCTION_UNSPECIFIED: _ClassVar[FunctionKind]
+    FUNCTION_SCALAR: _ClassVar[FunctionKind]
+    FUNCTION_AGGREGATE: _ClassVar[FunctionKind]
+    FUNCTION_WINDOW: _ClassVar[FunctionKind]
 OUTPUT_UNSPECIFIED: OutputKind
 OUTPUT_REPARTITION: OutputKind
 OUTPUT_MERGE: OutputKind
 OUTPUT_RESULT: OutputKind
+OUTPUT_WRITE: OutputKind
 JOB_STATE_UNSPECIFIED: JobState
 JOB_QUEUED: JobState
 JOB_RUNNING: JobState
@@ -34,6 +43,10 @@ JOB_RESULTS_READY: JobState
 JOB_SUCCEEDED: JobState
 JOB_FAILED: JobState
 JOB_CANCELLED: JobState
+FUNCTION_UNSPECIFIED: FunctionKind
+FUNCTION_SCALAR: FunctionKind
+FUNCTION_AGGREGATE: FunctionKind
+FUNCTION_WINDOW: FunctionKind
 
 class SignedTicket(_message.Message):
     __slots__ = ("payload", "signature", "expires_at_ms")
@@ -90,7 +103,7 @@ class ShuffleInput(_message.Message):
     def __init__(self, stage_id: _Optional[int] = ..., kind: _Optional[_Union[OutputKind, str]] = ..., partitions: _Optional[int] = ..., placeholder: _Optional[bytes] = ..., read_partitions: _Optional[_Iterable[int]] = ..., locations: _Optional[_Iterable[_Union[MapOutputLocation, _Mapping]]] = ..., original: _Optional[bytes] = ..., schema: _Optional[bytes] = ...) -> None: ...
 
 class TaskTicket(_message.Message):
-    __slots__ = ("job_id", "stage_id", "partition", "attempt", "plan", "inputs", "output", "partitioner", "output_placeholder", "buckets", "result_schema", "settings", "scheduler_uri", "whole_stage", "all_partitions", "stage_partitions")
+    __slots__ = ("job_id", "stage_id", "partition", "attempt", "plan", "inputs", "output", "partitioner", "output_placeholder", "buckets", "result_schema", "settings", "scheduler_uri", "whole_stage", "all_partitions", "stage_partitions", "sink", "write_dir", "sink_url", "functions", "object_stores")
     class SettingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +127,11 @@ class TaskTicket(_message.Message):
     WHOLE_STAGE_FIELD_NUMBER: _ClassVar[int]
     ALL_PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     STAGE_PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    SINK_FIELD_NUMBER: _ClassVar[int]
+    WRITE_DIR_FIELD_NUMBER: _ClassVar[int]
+    SINK_URL_FIELD_NUMBER: _ClassVar[int]
+    FUNCTIONS_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_STORES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     stage_id: int
     partition: int
@@ -130,7 +148,12 @@ class TaskTicket(_message.Message):
     whole_stage: bool
     all_partitions: bool
     stage_partitions: int
-    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., attempt: _Optional[int] = ..., plan: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[ShuffleInput, _Mapping]]] = ..., output: _Optional[_Union[OutputKind, str]] = ..., partitioner: _Optional[bytes] = ..., output_placeholder: _Optional[bytes] = ..., buckets: _Optional[int] = ..., result_schema: _Optional[bytes] = ..., settings: _Optional[_Mapping[str, str]] = ..., scheduler_uri: _Optional[str] = ..., whole_stage: _Optional[bool] = ..., all_partitions: _Optional[bool] = ..., stage_partitions: _Optional[int] = ...) -> None: ...
+    sink: bytes
+    write_dir: str
+    sink_url: str
+    functions: _containers.RepeatedCompositeFieldContainer[UserFunction]
+    object_stores: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., attempt: _Optional[int] = ..., plan: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[ShuffleInput, _Mapping]]] = ..., output: _Optional[_Union[OutputKind, str]] = ..., partitioner: _Optional[bytes] = ..., output_placeholder: _Optional[bytes] = ..., buckets: _Optional[int] = ..., result_schema: _Optional[bytes] = ..., settings: _Optional[_Mapping[str, str]] = ..., scheduler_uri: _Optional[str] = ..., whole_stage: _Optional[bool] = ..., all_partitions: _Optional[bool] = ..., stage_partitions: _Optional[int] = ..., sink: _Optional[bytes] = ..., write_dir: _Optional[str] = ..., sink_url: _Optional[str] = ..., functions: _Optional[_Iterable[_Union[UserFunction, _Mapping]]] = ..., object_stores: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FetchTicket(_message.Message):
     __slots__ = ("job_id", "stage_id", "map_partition", "bucket")
@@ -151,7 +174,7 @@ class ResultTicket(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
-    __slots__ = ("job_id", "stage_id", "partition", "executor_id", "rows", "bytes", "bucket_rows", "empty", "elapsed_s", "bytes_fetched_remote", "bytes_read_local", "schema", "fetch_s", "plan_s", "execute_s", "partition_s", "map_rows", "remote_fetch_s")
+    __slots__ = ("job_id", "stage_id", "partition", "executor_id", "rows", "bytes", "bucket_rows", "empty", "elapsed_s", "bytes_fetched_remote", "bytes_read_local", "schema", "fetch_s", "plan_s", "execute_s", "partition_s", "map_rows", "remote_fetch_s", "written_dir")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +193,7 @@ class TaskStatus(_message.Message):
     PARTITION_S_FIELD_NUMBER: _ClassVar[int]
     MAP_ROWS_FIELD_NUMBER: _ClassVar[int]
     REMOTE_FETCH_S_FIELD_NUMBER: _ClassVar[int]
+    WRITTEN_DIR_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     stage_id: int
     partition: int
@@ -188,7 +212,8 @@ class TaskStatus(_message.Message):
     partition_s: float
     map_rows: _containers.RepeatedScalarFieldContainer[int]
     remote_fetch_s: float
-    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., executor_id: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., bucket_rows: _Optional[_Iterable[int]] = ..., empty: _Optional[bool] = ..., elapsed_s: _Optional[float] = ..., bytes_fetched_remote: _Optional[int] = ..., bytes_read_local: _Optional[int] = ..., schema: _Optional[bytes] = ..., fetch_s: _Optional[float] = ..., plan_s: _Optional[float] = ..., execute_s: _Optional[float] = ..., partition_s: _Optional[float] = ..., map_rows: _Optional[_Iterable[int]] = ..., remote_fetch_s: _Optional[float] = ...) -> None: ...
+    written_dir: str
+    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., executor_id: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., bucket_rows: _Optional[_Iterable[int]] = ..., empty: _Optional[bool] = ..., elapsed_s: _Optional[float] = ..., bytes_fetched_remote: _Optional[int] = ..., bytes_read_local: _Optional[int] = ..., schema: _Optional[bytes] = ..., fetch_s: _Optional[float] = ..., plan_s: _Optional[float] = ..., execute_s: _Optional[float] = ..., partition_s: _Optional[float] = ..., map_rows: _Optional[_Iterable[int]] = ..., remote_fetch_s: _Optional[float] = ..., written_dir: _Optional[str] = ...) -> None: ...
 
 class StageStatus(_message.Message):
     __slots__ = ("stage_id", "tasks", "tasks_done", "output")
@@ -263,3 +288,52 @@ class ReleaseJob(_message.Message):
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class SubstraitPlanCommand(_message.Message):
+    __slots__ = ("plan", "explain", "copy")
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    COPY_FIELD_NUMBER: _ClassVar[int]
+    plan: bytes
+    explain: bool
+    copy: CopyTarget
+    def __init__(self, plan: _Optional[bytes] = ..., explain: _Optional[bool] = ..., copy: _Optional[_Union[CopyTarget, _Mapping]] = ...) -> None: ...
+
+class CopyTarget(_message.Message):
+    __slots__ = ("path", "format", "partition_by", "options")
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_BY_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    format: str
+    partition_by: _containers.RepeatedScalarFieldContainer[str]
+    options: _containers.ScalarMap[str, str]
+    def __init__(self, path: _Optional[str] = ..., format: _Optional[str] = ..., partition_by: _Optional[_Iterable[str]] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class UserFunction(_message.Message):
+    __slots__ = ("name", "kind", "input_schema", "return_schema", "state_schema", "volatility", "code", "python_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    RETURN_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    STATE_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    VOLATILITY_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: FunctionKind
+    input_schema: bytes
+    return_schema: bytes
+    state_schema: bytes
+    volatility: str
+    code: bytes
+    python_version: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[FunctionKind, str]] = ..., input_schema: _Optional[bytes] = ..., return_schema: _Optional[bytes] = ..., state_schema: _Optional[bytes] = ..., volatility: _Optional[str] = ..., code: _Optional[bytes] = ..., python_version: _Optional[str] = ...) -> None: ...

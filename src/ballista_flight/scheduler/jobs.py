@@ -34,6 +34,7 @@ from ballista_flight.peers import ClientPool
 from ballista_flight.plan.physical import snapshot
 from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context, placeholder
 from ballista_flight.plan.stages import ExchangeKind, Stage, cut_stages, render, to_dot
+from ballista_flight.plan.substrait import from_substrait
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.scheduler.statements import (
     MAX_OPERATORS,
@@ -210,14 +211,39 @@ class JobManager:
         if operators > MAX_OPERATORS:
             msg = f"statement too complex: {operators} operators (the limit is {MAX_OPERATORS})"
             raise PlanningError(msg)
-        job = Job(job_id=uuid.uuid4().hex[:16], sql=sql, client_gone=client_gone, params=params or {})
-        with self._jobs_lock:
-            self._jobs[job.job_id] = job
+        job = self._new_job(sql, client_gone, params)
         try:
             return self._submit(job)
         except BaseException as exc:
             self._fail(job, exc)
             raise
+
+    def submit_substrait(
+        self, plan: bytes, client_gone: Callable[[], bool] | None = None, *, explain: bool = False
+    ) -> Submitted:
+        """Run a serialized Substrait plan exactly like a planned SQL query.
+
+        The DataFrame API's plans arrive here, and so can Flight SQL's
+        ``CommandStatementSubstraitPlan``. ``explain`` answers with the
+        distributed plan instead of running it.
+        """
+        job = self._new_job(f"<substrait plan, {len(plan)} bytes>", client_gone)
+        try:
+            df = self.plan_substrait(plan)
+            if explain:
+                return self._explain_dataframe(job, df)
+            return self._run_dataframe(job, df)
+        except BaseException as exc:
+            self._fail(job, exc)
+            raise
+
+    def _new_job(
+        self, sql: str, client_gone: Callable[[], bool] | None, params: dict[str, Any] | None = None
+    ) -> Job:
+        job = Job(job_id=uuid.uuid4().hex[:16], sql=sql, client_gone=client_gone, params=params or {})
+        with self._jobs_lock:
+            self._jobs[job.job_id] = job
+        return job
 
     def _submit(self, job: Job) -> Submitted:
         kind, text = classify(job.sql)
@@ -229,6 +255,10 @@ class JobManager:
         df = self.plan_sql(text, job.params)
         if kind is StatementKind.LOCAL:
             return self._local(job, self._collect_locally(df))
+        return self._run_dataframe(job, df)
+
+    def _run_dataframe(self, job: Job, df: DataFrame) -> Submitted:
+        """Run a planned query on the executors (or here, if only the scheduler can)."""
         stages = self._stages(df)
         if stages is None:  # the plan reads something only the scheduler has
             return self._local(job, self._collect_locally(df))
@@ -283,16 +313,28 @@ class JobManager:
                     value = str(self._target_partitions())
                 sql = f"SET {key} = {value}"
         with self._ctx_lock:
-            target = self._settings.get("datafusion.execution.target_partitions")
-            want = target or str(self._target_partitions())
             try:
-                self._ctx.sql(f"SET datafusion.execution.target_partitions = {want}")
+                self._set_target_partitions()
                 df = self._ctx.sql(sql, param_values=params) if params else self._ctx.sql(sql)
             except Exception as exc:
                 raise PlanningError(datafusion_message(exc)) from exc
             if setting is not None and not (setting[0] == SHUFFLE_PARTITIONS_KEY and setting[1] == "0"):
                 self._settings[key] = value
             return df
+
+    def plan_substrait(self, plan: bytes) -> DataFrame:
+        """Read a serialized Substrait plan into the scheduler's session."""
+        with self._ctx_lock:
+            try:
+                self._set_target_partitions()
+            except Exception as exc:
+                raise PlanningError(datafusion_message(exc)) from exc
+            return from_substrait(self._ctx, plan)
+
+    def _set_target_partitions(self) -> None:
+        target = self._settings.get("datafusion.execution.target_partitions")
+        want = target or str(self._target_partitions())
+        self._ctx.sql(f"SET datafusion.execution.target_partitions = {want}")
 
     def _stages(self, df: DataFrame) -> list[Stage] | None:
         try:
@@ -317,7 +359,9 @@ class JobManager:
         if "analyze" in options:
             msg = "EXPLAIN ANALYZE is not supported yet; use EXPLAIN for the distributed plan"
             raise PlanningError(msg)
-        df = self.plan_sql(query)
+        return self._explain_dataframe(job, self.plan_sql(query))
+
+    def _explain_dataframe(self, job: Job, df: DataFrame) -> Submitted:
         stages = self._stages(df)
         rows = [("logical_plan", df.optimized_logical_plan().display_indent())]
         if stages is None:

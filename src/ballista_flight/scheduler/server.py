@@ -24,6 +24,7 @@ from prometheus_client.core import (
 )
 from pyarrow import flight
 
+from ballista_flight import commands
 from ballista_flight.errors import (
     ExecutorUnavailable,
     PlanningError,
@@ -71,11 +72,7 @@ def _command_of(descriptor: flight.FlightDescriptor) -> str | Message:
     message = fsql.unpack(descriptor.command)
     if message is not None:
         return message
-    try:
-        return str(descriptor.command.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        msg = "the command is neither UTF-8 SQL text nor a Flight SQL command"
-        raise PlanningError(msg) from exc
+    return commands.parse(descriptor.command)  # UTF-8 SQL, or ballista-flight's own commands
 
 
 class SchedulerServer(flight.FlightServerBase):
@@ -181,6 +178,13 @@ class SchedulerServer(flight.FlightServerBase):
         if isinstance(command, str):
             submitted = self.jobs.submit(command, client_gone=context.is_cancelled)
             return self._flight_info(descriptor, submitted, flight_sql=False)
+        if isinstance(command, pb.SubstraitPlanCommand):
+            submitted = self.jobs.submit_substrait(
+                command.plan,
+                client_gone=context.is_cancelled,
+                explain=command.explain,
+            )
+            return self._flight_info(descriptor, submitted, flight_sql=False)
         submitted = self.flight_sql.submit(command, client_gone=context.is_cancelled)
         return self._flight_info(descriptor, submitted, flight_sql=True)
 
@@ -190,6 +194,8 @@ class SchedulerServer(flight.FlightServerBase):
     ) -> flight.SchemaResult:
         command = _command_of(descriptor)
         if not isinstance(command, str):
+            if isinstance(command, pb.SubstraitPlanCommand):
+                return flight.SchemaResult(self.jobs.plan_substrait(command.plan).schema())
             return flight.SchemaResult(self.flight_sql.schema(command))
         kind, text = classify(command)
         if kind is not StatementKind.QUERY:

@@ -1,0 +1,57 @@
+"""What a Flight command descriptor holds: UTF-8 SQL, or a packed ballista-flight message.
+
+Plain SQL stays the simplest thing any Flight client can send. Other commands
+(a Substrait plan from the DataFrame API) travel packed in
+``google.protobuf.Any``, the way Flight SQL packs its commands: an ``Any``
+starts with its type URL, which no SQL text does, so the two never collide.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
+
+from ballista_flight.errors import PlanningError
+from ballista_flight.proto import ballista_flight_pb2 as pb
+
+_TYPE_PREFIX = "type.googleapis.com/"
+SUBSTRAIT_TYPE_URL = _TYPE_PREFIX + pb.SubstraitPlanCommand.DESCRIPTOR.full_name
+
+
+def pack(message: pb.SubstraitPlanCommand) -> bytes:
+    """The descriptor command carrying ``message``."""
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return bytes(packed.SerializeToString())
+
+
+def _unpack_any(data: bytes) -> any_pb2.Any | None:
+    # An Any's first field is its type URL (tag 0x0a); SQL never starts with a
+    # newline followed by a length and "type.googleapis.com/".
+    if not data.startswith(b"\n") or _TYPE_PREFIX.encode() not in data[:64]:
+        return None
+    packed = any_pb2.Any()
+    try:
+        packed.ParseFromString(data)
+    except DecodeError:
+        return None
+    return packed if packed.type_url.startswith(_TYPE_PREFIX) else None
+
+
+def parse(data: bytes) -> str | pb.SubstraitPlanCommand:
+    """The SQL text or the Substrait command in a descriptor's command bytes."""
+    packed = _unpack_any(data)
+    if packed is None:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            msg = "the command is neither UTF-8 SQL text nor a packed ballista-flight command"
+            raise PlanningError(msg) from exc
+    if packed.type_url != SUBSTRAIT_TYPE_URL:
+        msg = f"unsupported command type {packed.type_url!r}"
+        raise PlanningError(msg)
+    command = pb.SubstraitPlanCommand()
+    if not packed.Unpack(command):
+        msg = "malformed SubstraitPlanCommand"
+        raise PlanningError(msg)
+    return command
