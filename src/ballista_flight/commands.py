@@ -8,6 +8,8 @@ starts with its type URL, which no SQL text does, so the two never collide.
 
 from __future__ import annotations
 
+import re
+
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError
 
@@ -55,3 +57,37 @@ def parse(data: bytes) -> str | pb.SubstraitPlanCommand:
         msg = "malformed SubstraitPlanCommand"
         raise PlanningError(msg)
     return command
+
+
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+WRITE_FORMATS = ("PARQUET", "CSV", "JSON")
+_BARE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def copy_statement(
+    query: str, path: str, fmt: str, partition_by: list[str] | None, options: dict[str, str] | None
+) -> str:
+    """``COPY (query) TO path STORED AS fmt [PARTITIONED BY (...)] [OPTIONS (...)]``."""
+    if fmt.upper() not in WRITE_FORMATS:
+        msg = f"cannot write {fmt!r}: the formats are {', '.join(WRITE_FORMATS)}"
+        raise PlanningError(msg)
+    sql = f"COPY ({query}) TO {quote(path)} STORED AS {fmt.upper()}"
+    if partition_by:
+        # DataFusion's COPY keeps quotes as part of a partition column's name: use bare names.
+        bad = [c for c in partition_by if not _BARE_NAME.match(c)]
+        if bad:
+            msg = f"partition columns must be plain names (letters, digits, _): {bad}"
+            raise PlanningError(msg)
+        sql += f" PARTITIONED BY ({', '.join(partition_by)})"
+    if options:
+        sql += f" OPTIONS ({', '.join(f'{quote(k)} {quote(v)}' for k, v in options.items())})"
+    return sql

@@ -118,3 +118,23 @@ def test_parquet_and_bad_plans(ctx: ballista_flight.Context, data: tuple[Path, P
     assert not any(name.startswith("_bf_read_") for name in ctx.tables())
     with pytest.raises(Exception, match="no_such_column"):
         ctx.read_parquet(str(tmp_path / "t.parquet")).select(col("no_such_column")).to_arrow()
+
+
+def test_dataframe_write_csv(ctx: ballista_flight.Context, data: tuple[Path, Path], tmp_path: Path) -> None:
+    trips, _ = data
+    df = (
+        ctx.csv(f"{trips}/")
+        .filter(col("passenger_count") < lit(3))
+        .select(col("passenger_count"), col("fare_amount"))
+    )
+    written = df.write_csv(str(tmp_path / "out"), partition_by=["passenger_count"])
+    assert written == df.to_arrow().num_rows
+    back = SessionContext()
+    back.sql(
+        "CREATE EXTERNAL TABLE back (fare_amount DOUBLE, passenger_count BIGINT) STORED AS CSV "
+        f"PARTITIONED BY (passenger_count) LOCATION '{tmp_path}/out/' OPTIONS ('format.has_header' 'true')"
+    )
+    got = back.sql("SELECT passenger_count, fare_amount FROM back").to_arrow_table()
+    assert_same_result(got, df.to_arrow().cast(got.schema), ordered=False)
+    with pytest.raises(Exception, match="formats are"):
+        df._write(str(tmp_path / "x"), "orc", None, None)

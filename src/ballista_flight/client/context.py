@@ -18,6 +18,7 @@ from pyarrow import flight
 
 from ballista_flight import commands
 from ballista_flight.client.dataframe import DataFrame
+from ballista_flight.commands import copy_statement, ident, quote
 from ballista_flight.security import Credentials
 
 if TYPE_CHECKING:
@@ -27,14 +28,6 @@ if TYPE_CHECKING:
 
 # Tables the DataFrame API registers for read_parquet/read_csv carry this prefix.
 SCRATCH_PREFIX = "_bf_read_"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class Result:
@@ -62,8 +55,37 @@ class Result:
         rows = dict(zip(table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True))
         return rows.get("distributed_plan") or rows.get("physical_plan") or ""
 
+    def write_parquet(
+        self, path: str, *, partition_by: list[str] | None = None, options: dict[str, str] | None = None
+    ) -> int:
+        """Write the rows as Parquet files under ``path`` (in parallel on the executors); rows written."""
+        return self._write(path, "PARQUET", partition_by, options)
+
+    def write_csv(
+        self, path: str, *, partition_by: list[str] | None = None, options: dict[str, str] | None = None
+    ) -> int:
+        """Write the rows as CSV files under ``path``; rows written."""
+        return self._write(path, "CSV", partition_by, options)
+
+    def write_json(
+        self, path: str, *, partition_by: list[str] | None = None, options: dict[str, str] | None = None
+    ) -> int:
+        """Write the rows as newline-delimited JSON files under ``path``; rows written."""
+        return self._write(path, "JSON", partition_by, options)
+
+    def _write(
+        self, path: str, fmt: str, partition_by: list[str] | None, options: dict[str, str] | None
+    ) -> int:
+        query = self.sql.strip().rstrip(";")
+        return written_rows(self._ctx.execute(copy_statement(query, path, fmt, partition_by, options)))
+
     def __repr__(self) -> str:
         return f"Result({self.sql!r})"
+
+
+def written_rows(table: pa.Table) -> int:
+    """The row count a COPY or INSERT answers with."""
+    return int(table.column("count")[0].as_py()) if table.num_rows else 0
 
 
 class Context:
@@ -95,25 +117,25 @@ class Context:
 
     def _register(self, name: str, body: str) -> None:
         """(Re)define table ``name``: a second registration replaces the first."""
-        self.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
-        self.execute(f"CREATE EXTERNAL TABLE {_ident(name)} {body}")
+        self.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+        self.execute(f"CREATE EXTERNAL TABLE {ident(name)} {body}")
 
     def register_parquet(self, name: str, path: str) -> None:
         """Register Parquet files (a file, directory or glob) as table ``name``."""
-        self._register(name, f"STORED AS PARQUET LOCATION {_quote(path)}")
+        self._register(name, f"STORED AS PARQUET LOCATION {quote(path)}")
 
     def register_csv(self, name: str, path: str, *, has_header: bool = True, delimiter: str = ",") -> None:
         """Register CSV files as table ``name``."""
-        options = f"OPTIONS ('format.has_header' '{str(has_header).lower()}', 'format.delimiter' {_quote(delimiter)})"
-        self._register(name, f"STORED AS CSV LOCATION {_quote(path)} {options}")
+        options = f"OPTIONS ('format.has_header' '{str(has_header).lower()}', 'format.delimiter' {quote(delimiter)})"
+        self._register(name, f"STORED AS CSV LOCATION {quote(path)} {options}")
 
     def register_json(self, name: str, path: str) -> None:
         """Register newline-delimited JSON files as table ``name``."""
-        self._register(name, f"STORED AS JSON LOCATION {_quote(path)}")
+        self._register(name, f"STORED AS JSON LOCATION {quote(path)}")
 
     def deregister_table(self, name: str) -> None:
         """Drop table ``name``."""
-        self.execute(f"DROP TABLE {_ident(name)}")
+        self.execute(f"DROP TABLE {ident(name)}")
 
     def tables(self) -> list[str]:
         """Names of the registered tables."""
@@ -129,7 +151,7 @@ class Context:
     # -- DataFrame API -------------------------------------------------------------
     def table(self, name: str) -> DataFrame:
         """A DataFrame over the cluster's table ``name``."""
-        descriptor = flight.FlightDescriptor.for_command(f"SELECT * FROM {_ident(name)}".encode())
+        descriptor = flight.FlightDescriptor.for_command(f"SELECT * FROM {ident(name)}".encode())
         schema = self._client.get_schema(descriptor, self._options).schema
         if self._planner.table_exist(name):
             self._planner.deregister_table(name)

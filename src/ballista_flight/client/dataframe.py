@@ -108,6 +108,31 @@ class DataFrame:
         """The whole result as a pandas DataFrame."""
         return self.to_arrow().to_pandas()
 
+    def write_parquet(
+        self, path: str, *, partition_by: list[str] | None = None, options: dict[str, str] | None = None
+    ) -> int:
+        """Write the rows as Parquet files under ``path`` (in parallel on the executors); rows written."""
+        return self._write(path, "parquet", partition_by, options)
+
+    def write_csv(
+        self, path: str, *, partition_by: list[str] | None = None, options: dict[str, str] | None = None
+    ) -> int:
+        """Write the rows as CSV files under ``path``; rows written."""
+        return self._write(path, "csv", partition_by, options)
+
+    def write_json(
+        self, path: str, *, partition_by: list[str] | None = None, options: dict[str, str] | None = None
+    ) -> int:
+        """Write the rows as newline-delimited JSON files under ``path``; rows written."""
+        return self._write(path, "json", partition_by, options)
+
+    def _write(
+        self, path: str, fmt: str, partition_by: list[str] | None, options: dict[str, str] | None
+    ) -> int:
+        target = pb.CopyTarget(path=path, format=fmt, partition_by=partition_by or [], options=options or {})
+        table = self._ctx._run_command(self._command(copy=target))[1]
+        return int(table.column("count")[0].as_py()) if table.num_rows else 0
+
     def explain(self) -> str:
         """The distributed plan the scheduler makes of this DataFrame."""
         table = self._ctx._run_command(self._command(explain=True))[1]

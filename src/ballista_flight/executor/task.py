@@ -25,8 +25,9 @@ import pyarrow as pa
 from datafusion import ExecutionPlan, SessionConfig, SessionContext
 
 from ballista_flight.errors import PlanningError, TaskFailed, datafusion_message
-from ballista_flight.plan.protowire import replace_submessage
+from ballista_flight.plan.protowire import replace_all, replace_submessage
 from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context
+from ballista_flight.plan.writes import task_dir, task_url
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
 
@@ -263,12 +264,15 @@ def run_shuffle_task(
             _run_merge_output(task, plan_bytes, store, status)
         elif task.output == pb.OUTPUT_REPARTITION:
             _run_repartition_output(task, plan_bytes, store, scratch, status)
+        elif task.output == pb.OUTPUT_WRITE:
+            _run_write_output(task, plan_bytes, scratch, status)
         else:
             msg = f"task output kind {task.output} is not a shuffle"
             raise TaskFailed(msg)
     finally:
         scratch.cleanup()
-    status.empty = status.rows == 0
+    # A write keeps no shuffle output: nothing to fetch, nothing to recompute if we are lost.
+    status.empty = status.rows == 0 or task.output == pb.OUTPUT_WRITE
     if status.empty:
         status.ClearField("schema")
     status.elapsed_s = time.perf_counter() - started
@@ -341,6 +345,52 @@ def _run_repartition_output(
     status.schema = schema.serialize().to_pybytes()
     status.map_rows.append(status.rows)
     status.partition_s = time.perf_counter() - partitioned
+
+
+def _run_write_output(
+    task: pb.TaskTicket, plan_bytes: bytes, scratch: TaskDir, status: pb.TaskStatus
+) -> None:
+    """Write the task's rows with the job's DataSinkExec into this attempt's own directory.
+
+    The rows go through a local Arrow IPC file: a DataSinkExec writes partition 0
+    of its input, and a one-partition scan of that file is the task's share.
+    """
+    ctx = _context(task)
+    plan = decode(ctx, plan_bytes)
+    partitions = range(task.stage_partitions) if task.all_partitions else [task.partition]
+    directory = scratch.path / "out"
+    directory.mkdir()
+    executed = time.perf_counter()
+    schema: pa.Schema | None = None
+    sink: pa.OSFile | None = None
+    writer: pa.ipc.RecordBatchFileWriter | None = None
+    try:
+        for partition in partitions:
+            for batch in execute(ctx, plan, partition):
+                if writer is None:
+                    schema = scan_schema(batch.schema)
+                    sink = pa.OSFile(str(directory / "p000000.arrow"), "wb")
+                    writer = pa.ipc.new_file(sink, schema)
+                assert schema is not None
+                writer.write_batch(_conform(batch, schema))
+    finally:
+        if writer is not None:
+            writer.close()
+        if sink is not None:
+            sink.close()
+    status.execute_s = time.perf_counter() - executed
+    if schema is None:
+        return  # no rows: no files
+    written = time.perf_counter()
+    name = task_dir(task.partition, task.attempt, status.executor_id)
+    url = task_url(task.write_dir, name, task.sink_url, task.single_file)
+    sink_plan = replace_submessage(task.sink, task.output_placeholder, _scan(directory, schema, 1))
+    sink_plan = replace_all(sink_plan, task.sink_url.encode(), url.encode())
+    ctx = _context(task)
+    counts = list(execute(ctx, decode(ctx, sink_plan), 0))
+    status.rows = sum(int(v.as_py() or 0) for b in counts for v in b.column(0))
+    status.written_dir = f"{task.write_dir}{name}/"
+    status.partition_s = time.perf_counter() - written
 
 
 COALESCE_ROWS = 65536

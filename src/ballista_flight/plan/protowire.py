@@ -135,3 +135,66 @@ def _rebuild(buf: bytes, path: list[_Field], new: bytes) -> bytes:
     first = path[0]
     body = payload(0)
     return buf[: first.len_start] + encode_varint(len(body)) + body + buf[first.payload_end :]
+
+
+def _payloads(buf: bytes, start: int, end: int, out: list[bytes], depth: int) -> bool:
+    """Collect every length-delimited payload in ``buf[start:end]``; False if it is no message."""
+    pos = start
+    found: list[tuple[int, int]] = []
+    try:
+        while pos < end:
+            key, pos = decode_varint(buf, pos, end)
+            wire = key & 0x7
+            if key >> 3 == 0:
+                return False
+            if wire == _WIRE_VARINT:
+                _, pos = decode_varint(buf, pos, end)
+            elif wire == _WIRE_I64:
+                pos += 8
+            elif wire == _WIRE_I32:
+                pos += 4
+            elif wire == _WIRE_LEN:
+                length, pos = decode_varint(buf, pos, end)
+                found.append((pos, pos + length))
+                pos += length
+            else:
+                return False
+            if pos > end:
+                return False
+    except ProtoWireError:
+        return False
+    for lo, hi in found:
+        out.append(buf[lo:hi])
+        if depth < 64:
+            _payloads(buf, lo, hi, out, depth + 1)
+    return True
+
+
+def strings(buf: bytes) -> list[str]:
+    """Every length-delimited payload of ``buf`` (at any depth) that is valid UTF-8 text.
+
+    Schema-less, so a nested message whose bytes happen to be valid UTF-8 shows up too:
+    callers filter for the shape they look for.
+    """
+    payloads: list[bytes] = []
+    _payloads(buf, 0, len(buf), payloads, 0)
+    out = []
+    for data in payloads:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if text.isprintable():
+            out.append(text)
+    return out
+
+
+def replace_all(buf: bytes, old: bytes, new: bytes) -> bytes:
+    """``buf`` with every embedded field payload equal to ``old`` replaced by ``new``."""
+    if old == new:
+        return buf
+    while True:
+        try:
+            buf = replace_submessage(buf, old, new)
+        except ProtoWireError:
+            return buf

@@ -28,6 +28,8 @@ from ballista_flight.plan.scans import file_group_count, restrict_file_groups
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ballista_flight.plan.writes import SinkPlan
+
 
 REPARTITION_OPS = frozenset({"RepartitionExec"})
 MERGE_OPS = frozenset({"CoalescePartitionsExec", "SortPreservingMergeExec"})
@@ -41,6 +43,7 @@ class ExchangeKind(enum.Enum):
     REPARTITION = "repartition"
     MERGE = "merge"
     RESULT = "result"
+    WRITE = "write"  # the final stage of COPY / INSERT INTO: every task writes files
 
 
 @dataclass
@@ -87,6 +90,8 @@ class Stage:
     single_task: bool = False
     # File scans of the stage, restricted per task when it runs whole: key -> bytes.
     scans: dict[int, bytes] = field(default_factory=dict)
+    # WRITE output: the DataSinkExec each task runs over its rows.
+    sink: SinkPlan | None = None
 
     def task_plan(self, task: int) -> bytes:
         """The plan a task runs: whole-stage tasks read only their share of each file scan."""
@@ -337,6 +342,8 @@ def render(stages: list[Stage]) -> str:
             out = f"writes {stage.buckets} shuffle partitions"
         elif stage.output is ExchangeKind.MERGE:
             out = "writes 1 shuffle partition per task"
+        elif stage.output is ExchangeKind.WRITE and stage.sink is not None:
+            out = f"writes files to {stage.sink.url}"
         else:
             out = "streams the result"
         tasks = "task" if stage.tasks == 1 else "tasks"

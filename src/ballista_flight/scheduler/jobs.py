@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from pyarrow import flight
 
+from ballista_flight.commands import copy_statement, ident
 from ballista_flight.errors import (
     ExecutorUnavailable,
     PlanningError,
@@ -35,6 +36,7 @@ from ballista_flight.plan.physical import snapshot
 from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context, placeholder
 from ballista_flight.plan.stages import ExchangeKind, Stage, cut_stages, render, to_dot
 from ballista_flight.plan.substrait import from_substrait
+from ballista_flight.plan.writes import split_sink, temporary_url
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.scheduler.statements import (
     MAX_OPERATORS,
@@ -45,6 +47,7 @@ from ballista_flight.scheduler.statements import (
     operator_count,
 )
 from ballista_flight.security import internal_credentials
+from ballista_flight.storage import Storage
 from ballista_flight.tickets import sign
 
 if TYPE_CHECKING:
@@ -61,7 +64,10 @@ _KIND_TO_PB = {
     ExchangeKind.REPARTITION: pb.OUTPUT_REPARTITION,
     ExchangeKind.MERGE: pb.OUTPUT_MERGE,
     ExchangeKind.RESULT: pb.OUTPUT_RESULT,
+    ExchangeKind.WRITE: pb.OUTPUT_WRITE,
 }
+# How long a failed write waits for its running tasks before removing their files.
+WRITE_DRAIN_S = 30.0
 CALL_TIMEOUT_S = 30.0
 
 
@@ -120,6 +126,7 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     # Values of the statement's $1, $2, ... placeholders (DataFusion param_values).
     params: dict[str, Any] = field(default_factory=dict)
+    write_dir: str = ""  # COPY / INSERT: where tasks write before the files are published
 
     def status(self) -> pb.JobStatus:
         """The job as a protobuf message."""
@@ -188,6 +195,7 @@ class JobManager:
         self._rr = itertools.count()
         self._settings: dict[str, str] = {}
         self.stats = Totals()
+        self.storage = Storage()
 
     # -- entry point -----------------------------------------------------------
     def submit(
@@ -219,23 +227,48 @@ class JobManager:
             raise
 
     def submit_substrait(
-        self, plan: bytes, client_gone: Callable[[], bool] | None = None, *, explain: bool = False
+        self,
+        plan: bytes,
+        client_gone: Callable[[], bool] | None = None,
+        *,
+        explain: bool = False,
+        copy: pb.CopyTarget | None = None,
     ) -> Submitted:
         """Run a serialized Substrait plan exactly like a planned SQL query.
 
         The DataFrame API's plans arrive here, and so can Flight SQL's
         ``CommandStatementSubstraitPlan``. ``explain`` answers with the
-        distributed plan instead of running it.
+        distributed plan instead of running it; ``copy`` writes the rows to files.
         """
         job = self._new_job(f"<substrait plan, {len(plan)} bytes>", client_gone)
         try:
             df = self.plan_substrait(plan)
+            if copy is not None:
+                return self._copy_dataframe(job, df, copy)
             if explain:
                 return self._explain_dataframe(job, df)
             return self._run_dataframe(job, df)
         except BaseException as exc:
             self._fail(job, exc)
             raise
+
+    def _copy_dataframe(self, job: Job, df: DataFrame, copy: pb.CopyTarget) -> Submitted:
+        """``COPY (df) TO ...``: the plan becomes a view for the length of the statement."""
+        name = f"_bf_copy_{job.job_id}"
+        with self._ctx_lock:
+            self._ctx.register_view(name, df)
+        try:
+            sql = copy_statement(
+                f"SELECT * FROM {ident(name)}",
+                copy.path,
+                copy.format,
+                list(copy.partition_by),
+                dict(copy.options),
+            )
+            return self._run_dataframe(job, self.plan_sql(sql))
+        finally:
+            with self._ctx_lock:
+                self._ctx.deregister_table(name)
 
     def _new_job(
         self, sql: str, client_gone: Callable[[], bool] | None, params: dict[str, Any] | None = None
@@ -263,6 +296,8 @@ class JobManager:
         if stages is None:  # the plan reads something only the scheduler has
             return self._local(job, self._collect_locally(df))
         job.stages = stages
+        if stages[-1].output is ExchangeKind.WRITE:
+            return self._run_write(job)
         return self._run(job, df.schema())
 
     # -- planning ----------------------------------------------------------------
@@ -346,7 +381,16 @@ class JobManager:
         except Exception:
             log.debug("plan cannot be serialized; running it at the scheduler", exc_info=True)
             return None
-        return cut_stages(root, placeholder)
+        split = split_sink(root, placeholder)
+        if split is None:
+            if root.name == "DataSinkExec":  # e.g. INSERT INTO an in-memory table of this session
+                return None
+            return cut_stages(root, placeholder)
+        sink, query = split
+        stages = cut_stages(query, placeholder)
+        stages[-1].output = ExchangeKind.WRITE
+        stages[-1].sink = sink
+        return stages
 
     def _collect_locally(self, df: DataFrame) -> pa.Table:
         try:
@@ -412,6 +456,29 @@ class JobManager:
         ordered = final.root.name == "SortPreservingMergeExec" or final.tasks <= 1
         return Submitted(job.job_id, schema, endpoints, ordered=ordered)
 
+    def _run_write(self, job: Job) -> Submitted:
+        """Run every stage, the last one writing files; publish them; answer with the row count."""
+        final = job.stages[-1]
+        assert final.sink is not None
+        job.write_dir = temporary_url(final.sink.url, job.job_id)
+        self.cluster.wait_for_executors(self.config.executor_wait_s)
+        job.state = pb.JOB_RUNNING
+        job.settings = self._task_settings()
+        job.planned_s = time.monotonic() - job.created
+        try:
+            self._run_map_stages(job, with_final=True)
+            written = {s.partition: s for s in job.task_statuses if s.stage_id == final.stage_id}
+            rows = sum(s.rows for s in written.values())
+            self.storage.publish(
+                [s.written_dir for s in written.values() if s.written_dir],
+                final.sink.url,
+                single_file=final.sink.single_file,
+            )
+        finally:
+            self.storage.remove(job.write_dir)
+        job.map_stages_s = time.monotonic() - job.created - job.planned_s
+        return self._local(job, pa.table({"count": pa.array([rows], pa.uint64())}))
+
     def _task_settings(self) -> dict[str, str]:
         settings = dict(self._settings)
         settings["datafusion.execution.target_partitions"] = str(
@@ -435,6 +502,12 @@ class JobManager:
             settings=job.settings,
             scheduler_uri=self.uri,
         )
+        if stage.output is ExchangeKind.WRITE and stage.sink is not None:
+            task.sink = stage.sink.template
+            task.output_placeholder = stage.sink.placeholder
+            task.sink_url = stage.sink.url
+            task.write_dir = job.write_dir
+            task.single_file = stage.sink.single_file
         for inp in stage.inputs:
             task.inputs.append(
                 pb.ShuffleInput(
@@ -456,15 +529,15 @@ class JobManager:
             return sorted({p for reads in stage.reads for p in reads.get(input_stage, [])})
         return stage.reads[task].get(input_stage, [])
 
-    def _run_map_stages(self, job: Job) -> None:
-        """Run every stage but the last, retrying tasks lost with their executor.
+    def _run_map_stages(self, job: Job, *, with_final: bool = False) -> None:
+        """Run every stage but the last (or all of them), retrying tasks lost with their executor.
 
         A stage runs once all its inputs are complete. A task that fails because an
         executor is gone (its own, or one holding its input) is retried; the outputs
         that lived on the lost executor are recomputed first, by re-running only the
         map tasks that produced them. Any other failure fails the job.
         """
-        stages = {s.stage_id: s for s in job.stages[:-1]}
+        stages = {s.stage_id: s for s in (job.stages if with_final else job.stages[:-1])}
         missing: dict[int, set[int]] = {}  # stage -> tasks whose output is not (or no longer) there
         running: dict[Future[pb.TaskStatus], tuple[Stage, int]] = {}
         attempts: dict[tuple[int, int], int] = {}
@@ -496,6 +569,7 @@ class JobManager:
                         # The ticket is built now, while the inputs are complete: by the time a
                         # slot frees up, a lost executor may have emptied their locations.
                         ticket = self._task(job, stage, task)
+                        ticket.attempt = tries
                         running[self._pool.submit(self._run_task, job, ticket)] = (stage, task)
                 if not running:
                     if all(complete(stage_id) for stage_id in stages):
@@ -530,6 +604,8 @@ class JobManager:
             job.cancelled.set()
             for future in running:
                 future.cancel()
+            if job.write_dir:  # let running writers finish before their files are removed
+                wait(running, timeout=WRITE_DRAIN_S)
             raise
 
     def _record(self, job: Job, stage: Stage, task: int, status: pb.TaskStatus, uri: str) -> None:

@@ -183,6 +183,7 @@ class SchedulerServer(flight.FlightServerBase):
                 command.plan,
                 client_gone=context.is_cancelled,
                 explain=command.explain,
+                copy=command.copy if command.HasField("copy") else None,
             )
             return self._flight_info(descriptor, submitted, flight_sql=False)
         submitted = self.flight_sql.submit(command, client_gone=context.is_cancelled)
