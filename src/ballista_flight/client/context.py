@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from datafusion import SessionContext
+from datafusion import AggregateUDF, ScalarUDF, SessionContext, WindowUDF
 from pyarrow import flight
 
-from ballista_flight import commands
+from ballista_flight import commands, udfs
 from ballista_flight.client.dataframe import DataFrame
 from ballista_flight.commands import copy_statement, ident, quote
 from ballista_flight.security import Credentials
@@ -147,6 +147,29 @@ class Context:
             for s, n in zip(schemas, names, strict=True)
             if s != "information_schema" and not n.startswith(SCRATCH_PREFIX)
         )
+
+    # -- Python functions -----------------------------------------------------------
+    def register_udf(self, function: ScalarUDF) -> None:
+        """Make a scalar UDF (``datafusion.udf``) callable in this cluster's queries."""
+        self._register_function(function)
+
+    def register_udaf(self, function: AggregateUDF) -> None:
+        """Make an aggregate UDF (``datafusion.udaf``) callable in this cluster's queries."""
+        self._register_function(function)
+
+    def register_udwf(self, function: WindowUDF) -> None:
+        """Make a window UDF (``datafusion.udwf``) callable in this cluster's queries."""
+        self._register_function(function)
+
+    def _register_function(self, function: udfs.UserDefined) -> None:
+        """Send the function's signature and cloudpickled code to the scheduler.
+
+        The scheduler plans with a stand-in; executors run the real code, so
+        whatever it imports must be installed on them.
+        """
+        body = udfs.describe(function).SerializeToString()
+        list(self._client.do_action(flight.Action("register_function", body), self._options))
+        udfs.register(self._planner, function)
 
     # -- DataFrame API -------------------------------------------------------------
     def table(self, name: str) -> DataFrame:

@@ -298,7 +298,7 @@ class ExecutorServer(flight.FlightServerBase):
 
     def _result_stream(self, task: pb.TaskTicket) -> flight.FlightDataStream:
         schema, batches, stats = run_result_task(
-            task, self._open_source, self._fetch_pool, self.store.directory
+            task, self._open_source, self._fetch_pool, self.store.directory, self.executor_id
         )
         with self._running_lock:
             self.bytes_fetched_remote += stats.remote_bytes

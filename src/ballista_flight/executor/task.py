@@ -30,6 +30,7 @@ from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context
 from ballista_flight.plan.writes import task_dir, task_url
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
+from ballista_flight.udfs import load
 
 log = logging.getLogger("ballista_flight.executor")
 
@@ -220,10 +221,19 @@ def execute(ctx: SessionContext, plan: ExecutionPlan, partition: int) -> Iterato
         raise TaskFailed(datafusion_message(exc)) from exc
 
 
-def _context(task: pb.TaskTicket) -> SessionContext:
+def _context(task: pb.TaskTicket, executor_id: str = "") -> SessionContext:
+    """A fresh session for one plan of the task, with the task's Python functions registered.
+
+    Plans name UDFs; code inlined in plan bytes is refused (it only ever comes
+    in the task's own, signed, function list).
+    """
     settings = dict(task.settings)
     target = int(settings.pop("datafusion.execution.target_partitions", "1"))
-    return make_context(target, settings)
+    ctx = make_context(target, settings)
+    if task.functions:
+        ctx = ctx.with_python_udf_inlining(enabled=False)
+        load(ctx, list(task.functions), executor_id)
+    return ctx
 
 
 def prepare_plan(
@@ -282,7 +292,7 @@ def run_shuffle_task(
 def _run_merge_output(
     task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, status: pb.TaskStatus
 ) -> None:
-    ctx = _context(task)
+    ctx = _context(task, status.executor_id)
     executed = time.perf_counter()
     batches = list(execute(ctx, decode(ctx, plan_bytes), task.partition))
     status.execute_s = time.perf_counter() - executed
@@ -302,7 +312,7 @@ def _run_repartition_output(
         # run every partition straight into the partitioner.
         partitioner = replace_submessage(task.partitioner, task.output_placeholder, plan_bytes)
     else:
-        ctx = _context(task)
+        ctx = _context(task, status.executor_id)
         executed = time.perf_counter()
         batches = list(execute(ctx, decode(ctx, plan_bytes), task.partition))
         status.execute_s = time.perf_counter() - executed
@@ -322,7 +332,7 @@ def _run_repartition_output(
         partitioner = replace_submessage(
             task.partitioner, task.output_placeholder, _scan(directory, produced, 1)
         )
-    ctx = _context(task)
+    ctx = _context(task, status.executor_id)
     plan = decode(ctx, partitioner)
     partitioned = time.perf_counter()
     schema: pa.Schema | None = None
@@ -355,7 +365,7 @@ def _run_write_output(
     The rows go through a local Arrow IPC file: a DataSinkExec writes partition 0
     of its input, and a one-partition scan of that file is the task's share.
     """
-    ctx = _context(task)
+    ctx = _context(task, status.executor_id)
     plan = decode(ctx, plan_bytes)
     partitions = range(task.stage_partitions) if task.all_partitions else [task.partition]
     directory = scratch.path / "out"
@@ -386,7 +396,7 @@ def _run_write_output(
     url = task_url(task.write_dir, name, task.sink_url, task.single_file)
     sink_plan = replace_submessage(task.sink, task.output_placeholder, _scan(directory, schema, 1))
     sink_plan = replace_all(sink_plan, task.sink_url.encode(), url.encode())
-    ctx = _context(task)
+    ctx = _context(task, status.executor_id)
     counts = list(execute(ctx, decode(ctx, sink_plan), 0))
     status.rows = sum(int(v.as_py() or 0) for b in counts for v in b.column(0))
     status.written_dir = f"{task.write_dir}{name}/"
@@ -422,14 +432,18 @@ def coalesce(batches: list[pa.RecordBatch], target_rows: int = COALESCE_ROWS) ->
 
 
 def run_result_task(
-    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, scratch_root: Path
+    task: pb.TaskTicket,
+    open_source: Open,
+    pool: ThreadPoolExecutor,
+    scratch_root: Path,
+    executor_id: str = "",
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch], TaskInputs]:
     """Prepare a final-stage task; the caller streams the returned batches."""
     schema = schema_from_ipc(task.result_schema)
     scratch = TaskDir(scratch_root, task)
     try:
         plan_bytes, stats = prepare_plan(task, open_source, pool, scratch)
-        ctx = _context(task)
+        ctx = _context(task, executor_id)
         plan = decode(ctx, plan_bytes)
     except BaseException:
         scratch.cleanup()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from datafusion import ExecutionPlan
+    from datafusion import ExecutionPlan, SessionContext
 
 
 @dataclass(eq=False)
@@ -33,8 +33,8 @@ class PlanNode:
         return out
 
 
-def snapshot(plan: ExecutionPlan) -> PlanNode:
-    """Capture ``plan`` (and its subtree) as ``PlanNode``s."""
+def snapshot(plan: ExecutionPlan, ctx: SessionContext | None = None) -> PlanNode:
+    """Capture ``plan`` (and its subtree) as ``PlanNode``s, encoded with ``ctx``'s codecs."""
     detail = plan.display().strip()
     name = detail.split(":", 1)[0].strip()
     partitioning = plan.output_partitioning
@@ -43,7 +43,7 @@ def snapshot(plan: ExecutionPlan) -> PlanNode:
         name=name,
         detail=detail,
         partitions=plan.partition_count,
-        data=plan.to_bytes(),
-        children=[snapshot(child) for child in plan.children()],
+        data=plan.to_bytes(ctx),
+        children=[snapshot(child, ctx) for child in plan.children()],
         hash_exprs=hash_exprs,
     )

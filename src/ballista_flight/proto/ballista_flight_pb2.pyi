@@ -321,7 +321,7 @@ class CopyTarget(_message.Message):
     def __init__(self, path: _Optional[str] = ..., format: _Optional[str] = ..., partition_by: _Optional[_Iterable[str]] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class UserFunction(_message.Message):
-    __slots__ = ("name", "kind", "input_schema", "return_schema", "state_schema", "volatility", "code", "python_version")
+    __slots__ = ("name", "kind", "input_schema", "return_schema", "state_schema", "volatility", "code", "python_version", "uses_window_frame", "supports_bounded_execution", "include_rank", "is_causal")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     INPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
@@ -330,6 +330,10 @@ class UserFunction(_message.Message):
     VOLATILITY_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    USES_WINDOW_FRAME_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_BOUNDED_EXECUTION_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_RANK_FIELD_NUMBER: _ClassVar[int]
+    IS_CAUSAL_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: FunctionKind
     input_schema: bytes
@@ -338,4 +342,8 @@ class UserFunction(_message.Message):
     volatility: str
     code: bytes
     python_version: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[FunctionKind, str]] = ..., input_schema: _Optional[bytes] = ..., return_schema: _Optional[bytes] = ..., state_schema: _Optional[bytes] = ..., volatility: _Optional[str] = ..., code: _Optional[bytes] = ..., python_version: _Optional[str] = ...) -> None: ...
+    uses_window_frame: bool
+    supports_bounded_execution: bool
+    include_rank: bool
+    is_causal: bool
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[FunctionKind, str]] = ..., input_schema: _Optional[bytes] = ..., return_schema: _Optional[bytes] = ..., state_schema: _Optional[bytes] = ..., volatility: _Optional[str] = ..., code: _Optional[bytes] = ..., python_version: _Optional[str] = ..., uses_window_frame: _Optional[bool] = ..., supports_bounded_execution: _Optional[bool] = ..., include_rank: _Optional[bool] = ..., is_causal: _Optional[bool] = ...) -> None: ...

@@ -49,6 +49,7 @@ from ballista_flight.scheduler.statements import (
 from ballista_flight.security import internal_credentials
 from ballista_flight.storage import Storage
 from ballista_flight.tickets import sign
+from ballista_flight.udfs import referenced, register, stand_in
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -185,7 +186,10 @@ class JobManager:
         self.cluster = cluster
         self.secret = secret
         self.uri = uri
-        self._ctx = make_context(2)
+        # Plans name Python UDFs instead of inlining their code: the functions
+        # registered here are stand-ins; tasks carry the real ones (udfs.py).
+        self._ctx = make_context(2).with_python_udf_inlining(enabled=False)
+        self._functions: dict[str, pb.UserFunction] = {}
         self._ctx_lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._jobs_lock = threading.Lock()
@@ -366,6 +370,20 @@ class JobManager:
                 raise PlanningError(datafusion_message(exc)) from exc
             return from_substrait(self._ctx, plan)
 
+    def register_function(self, function: pb.UserFunction) -> None:
+        """Make a Python UDF callable in this session's queries (replacing one of the same name)."""
+        if not function.name or not function.code:
+            msg = "a function needs a name and code"
+            raise PlanningError(msg)
+        try:
+            standing_in = stand_in(function)
+        except (PlanningError, ValueError, TypeError, pa.ArrowInvalid) as exc:
+            msg = f"invalid function {function.name!r}: {exc}"
+            raise PlanningError(msg) from exc
+        with self._ctx_lock:
+            register(self._ctx, standing_in)
+            self._functions[function.name] = function
+
     def _set_target_partitions(self) -> None:
         target = self._settings.get("datafusion.execution.target_partitions")
         want = target or str(self._target_partitions())
@@ -377,7 +395,7 @@ class JobManager:
         except Exception as exc:
             raise PlanningError(datafusion_message(exc)) from exc
         try:
-            root = snapshot(plan)
+            root = snapshot(plan, self._ctx)
         except Exception:
             log.debug("plan cannot be serialized; running it at the scheduler", exc_info=True)
             return None
@@ -502,6 +520,10 @@ class JobManager:
             settings=job.settings,
             scheduler_uri=self.uri,
         )
+        plans = [task.plan, task.partitioner, *(inp.original for inp in stage.inputs)]
+        if stage.sink is not None:
+            plans.append(stage.sink.template)
+        task.functions.extend(referenced(list(self._functions.values()), plans))
         if stage.output is ExchangeKind.WRITE and stage.sink is not None:
             task.sink = stage.sink.template
             task.output_placeholder = stage.sink.placeholder

@@ -293,6 +293,11 @@ class SchedulerServer(flight.FlightServerBase):
             status.ParseFromString(body)
             self.jobs.result_done(status)
             return iter([b""])
+        if action.type == "register_function":
+            function = pb.UserFunction()
+            function.ParseFromString(body)
+            self.jobs.register_function(function)
+            return iter([b""])
         if action.type == "list_executors":
             executors = [
                 {"executor_id": e.executor_id, "uri": e.uri, "slots": e.slots, "free": e.free,
@@ -327,6 +332,7 @@ class SchedulerServer(flight.FlightServerBase):
             ("heartbeat", "An executor is alive (executors only)."),
             ("deregister_executor", "An executor is shutting down (executors only)."),
             ("result_done", "An executor finished streaming a result partition."),
+            ("register_function", "Register a Python UDF (body: UserFunction) for this session's queries."),
             ("list_executors", "JSON list of registered executors."),
             ("list_jobs", "JSON list of recent jobs and their states."),
             ("job_profile", "JSON timings of a job: planning, stages, every task's phases."),
