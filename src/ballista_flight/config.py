@@ -83,7 +83,27 @@ class SecurityConfig(BaseModel):
         return self
 
 
-class SchedulerConfig(SecurityConfig):
+class ObjectStoreConfig(BaseModel):
+    """S3-compatible storage for ``s3://`` tables and write targets (scheduler and executors).
+
+    Empty settings fall back to the standard AWS environment variables.
+    """
+
+    s3_endpoint: str = Field(
+        "",
+        description="S3 endpoint URL for s3:// paths, e.g. a MinIO service (default: $AWS_ENDPOINT_URL or AWS).",
+    )
+    s3_region: str = Field(
+        "", description="S3 region (default: $AWS_REGION, $AWS_DEFAULT_REGION or us-east-1)."
+    )
+    s3_access_key_id: str = Field("", description="S3 access key id (default: $AWS_ACCESS_KEY_ID).")
+    s3_secret_access_key: str = Field(
+        "", description="S3 secret access key (default: $AWS_SECRET_ACCESS_KEY)."
+    )
+    s3_allow_http: bool = Field(False, description="Allow an http:// (unencrypted) S3 endpoint.")
+
+
+class SchedulerConfig(SecurityConfig, ObjectStoreConfig):
     """Settings of the scheduler process."""
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
@@ -127,7 +147,7 @@ class SchedulerConfig(SecurityConfig):
         return self
 
 
-class ExecutorConfig(SecurityConfig):
+class ExecutorConfig(SecurityConfig, ObjectStoreConfig):
     """Settings of an executor process."""
 
     scheduler: str = Field("grpc://127.0.0.1:50050", description="Scheduler URI to register with.")

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from pyarrow import fs as pafs
 
 from ballista_flight.errors import BallistaFlightError
 from ballista_flight.plan.writes import published_path
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 log = logging.getLogger("ballista_flight.storage")
 
@@ -26,9 +30,10 @@ class StorageError(BallistaFlightError):
 class Storage:
     """Lists, moves and deletes files under ``file://`` and ``s3://`` URLs."""
 
-    def __init__(self, s3: pafs.FileSystem | None = None) -> None:
+    def __init__(self, s3: Callable[[], pafs.FileSystem] | None = None) -> None:
         self._local = pafs.LocalFileSystem()
-        self._s3 = s3
+        self._make_s3 = s3 or pafs.S3FileSystem
+        self._s3: pafs.FileSystem | None = None
 
     def locate(self, url: str) -> tuple[pafs.FileSystem, str]:
         """The filesystem holding ``url`` and the path inside it."""
@@ -36,8 +41,8 @@ class Storage:
         if parsed.scheme in ("", "file"):
             return self._local, unquote(parsed.path)
         if parsed.scheme in ("s3", "s3a"):
-            if self._s3 is None:
-                self._s3 = pafs.S3FileSystem()
+            if self._s3 is None:  # built on first use: it starts the AWS SDK
+                self._s3 = self._make_s3()
             return self._s3, f"{parsed.netloc}{unquote(parsed.path)}"
         msg = f"cannot write to {url}: only local paths and s3:// are supported"
         raise StorageError(msg)
@@ -59,7 +64,8 @@ class Storage:
                 name = posixpath.basename(root.rstrip("/"))
                 for relative in self.files(directory):
                     _, dest = self.locate(published_path(relative, name, target, single_file))
-                    fs.create_dir(posixpath.dirname(dest), recursive=True)
+                    if isinstance(fs, pafs.LocalFileSystem):  # object stores have no directories
+                        fs.create_dir(posixpath.dirname(dest), recursive=True)
                     fs.move(f"{root.rstrip('/')}/{relative}", dest)
                     moved += 1
         except OSError as exc:

@@ -19,6 +19,7 @@ import pyarrow as pa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pyarrow import flight
 
+from ballista_flight import objectstore
 from ballista_flight._version import DATAFUSION_VERSION, __version__
 from ballista_flight.errors import (
     ExecutorUnavailable,
@@ -31,6 +32,7 @@ from ballista_flight.errors import (
 )
 from ballista_flight.executor.task import Source, run_result_task, run_shuffle_task
 from ballista_flight.http import HealthServer
+from ballista_flight.objectstore import S3Settings
 from ballista_flight.peers import ClientPool
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.proto import flight_actions_pb2 as actions_pb
@@ -58,6 +60,7 @@ class ExecutorServer(flight.FlightServerBase):
     def __init__(self, config: ExecutorConfig) -> None:
         self.config = config
         self.executor_id = config.resolved_id()
+        objectstore.configure(S3Settings.from_config(config))
         super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **server_options(config))
         self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
         self._credentials = internal_credentials(config)

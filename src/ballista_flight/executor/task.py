@@ -25,6 +25,7 @@ import pyarrow as pa
 from datafusion import ExecutionPlan, SessionConfig, SessionContext
 
 from ballista_flight.errors import PlanningError, TaskFailed, datafusion_message
+from ballista_flight.objectstore import process_stores
 from ballista_flight.plan.protowire import replace_all, replace_submessage
 from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context
 from ballista_flight.plan.writes import task_dir, task_url
@@ -230,6 +231,8 @@ def _context(task: pb.TaskTicket, executor_id: str = "") -> SessionContext:
     settings = dict(task.settings)
     target = int(settings.pop("datafusion.execution.target_partitions", "1"))
     ctx = make_context(target, settings)
+    if task.object_stores:
+        process_stores().register(ctx, task.object_stores)
     if task.functions:
         ctx = ctx.with_python_udf_inlining(enabled=False)
         load(ctx, list(task.functions), executor_id)

@@ -31,6 +31,7 @@ from ballista_flight.errors import (
     datafusion_message,
     flight_message,
 )
+from ballista_flight.objectstore import ObjectStores, S3Settings, buckets_in
 from ballista_flight.peers import ClientPool
 from ballista_flight.plan.physical import snapshot
 from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context, placeholder
@@ -199,7 +200,9 @@ class JobManager:
         self._rr = itertools.count()
         self._settings: dict[str, str] = {}
         self.stats = Totals()
-        self.storage = Storage()
+        self.object_stores = ObjectStores(S3Settings.from_config(config))
+        self._buckets: set[str] = set()
+        self.storage = Storage(s3=self.object_stores.settings.filesystem)
 
     # -- entry point -----------------------------------------------------------
     def submit(
@@ -354,6 +357,7 @@ class JobManager:
         with self._ctx_lock:
             try:
                 self._set_target_partitions()
+                self._use_buckets(buckets_in(sql))
                 df = self._ctx.sql(sql, param_values=params) if params else self._ctx.sql(sql)
             except Exception as exc:
                 raise PlanningError(datafusion_message(exc)) from exc
@@ -383,6 +387,13 @@ class JobManager:
         with self._ctx_lock:
             register(self._ctx, standing_in)
             self._functions[function.name] = function
+
+    def _use_buckets(self, buckets: set[str]) -> None:
+        """Register the object stores of buckets not seen before (under the session lock)."""
+        new = buckets - self._buckets
+        if new:
+            self.object_stores.register(self._ctx, new)
+            self._buckets |= new
 
     def _set_target_partitions(self) -> None:
         target = self._settings.get("datafusion.execution.target_partitions")
@@ -524,6 +535,7 @@ class JobManager:
         if stage.sink is not None:
             plans.append(stage.sink.template)
         task.functions.extend(referenced(list(self._functions.values()), plans))
+        task.object_stores.extend(sorted(set().union(*(buckets_in(p) for p in plans))))
         if stage.output is ExchangeKind.WRITE and stage.sink is not None:
             task.sink = stage.sink.template
             task.output_placeholder = stage.sink.placeholder
