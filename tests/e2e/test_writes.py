@@ -68,6 +68,8 @@ def test_copy_partitioned_writes_in_parallel_and_reads_back(
     back = _read_back(target, fmt)
     assert_same_result(back, expected.cast(back.schema), ordered=False)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files were left"
+    plan = client.execute(f"EXPLAIN COPY ({QUERY}) TO '{target}2' STORED AS {fmt.upper()}")
+    assert f"writes files to file://{target}2" in plan.column("plan").to_pylist()[1]
 
 
 def test_result_write_parquet_and_insert_into_appends(

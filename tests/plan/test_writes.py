@@ -39,6 +39,7 @@ def test_a_directory_target_keeps_the_query_partitions(tmp_path: Path) -> None:
     assert sink.url == f"file://{tmp_path}/out"
     assert not sink.single_file
     assert query.partitions == 3
+    assert sink.whole  # DataSinkExec over the coalesce, for whole-stage tasks
     assert target_urls(sink.template) == [sink.url]
     moved = replace_all(sink.template, sink.url.encode(), b"file:///elsewhere/")
     assert "file:///elsewhere/" in strings(moved)
@@ -51,6 +52,7 @@ def test_a_single_file_target_has_one_writer(tmp_path: Path) -> None:
     assert split is not None
     assert split[0].single_file
     assert split[1].partitions == 1
+    assert not split[0].whole
 
 
 def test_queries_have_no_sink(tmp_path: Path) -> None:

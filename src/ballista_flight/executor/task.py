@@ -230,11 +230,10 @@ def _context(task: pb.TaskTicket, executor_id: str = "") -> SessionContext:
     """
     settings = dict(task.settings)
     target = int(settings.pop("datafusion.execution.target_partitions", "1"))
-    ctx = make_context(target, settings)
+    ctx = make_context(target, settings).with_python_udf_inlining(enabled=False)
     if task.object_stores:
         process_stores().register(ctx, task.object_stores)
     if task.functions:
-        ctx = ctx.with_python_udf_inlining(enabled=False)
         load(ctx, list(task.functions), executor_id)
     return ctx
 
@@ -365,9 +364,13 @@ def _run_write_output(
 ) -> None:
     """Write the task's rows with the job's DataSinkExec into this attempt's own directory.
 
-    The rows go through a local Arrow IPC file: a DataSinkExec writes partition 0
-    of its input, and a one-partition scan of that file is the task's share.
+    A DataSinkExec writes partition 0 of its input. A whole-stage task's plan holds
+    only its own rows, so it goes under the sink through a coalesce; otherwise the
+    task's partition goes through a local Arrow IPC file, scanned as one partition.
     """
+    if task.sink_whole:
+        _write(task, replace_submessage(task.sink_whole, task.output_placeholder, plan_bytes), status)
+        return
     ctx = _context(task, status.executor_id)
     plan = decode(ctx, plan_bytes)
     partitions = range(task.stage_partitions) if task.all_partitions else [task.partition]
@@ -394,15 +397,20 @@ def _run_write_output(
     status.execute_s = time.perf_counter() - executed
     if schema is None:
         return  # no rows: no files
+    _write(task, replace_submessage(task.sink, task.output_placeholder, _scan(directory, schema, 1)), status)
+
+
+def _write(task: pb.TaskTicket, sink_plan: bytes, status: pb.TaskStatus) -> None:
+    """Run a DataSinkExec, its target moved to this attempt's directory; record the rows written."""
     written = time.perf_counter()
     name = task_dir(task.partition, task.attempt, status.executor_id)
     url = task_url(task.write_dir, name, task.sink_url, task.single_file)
-    sink_plan = replace_submessage(task.sink, task.output_placeholder, _scan(directory, schema, 1))
     sink_plan = replace_all(sink_plan, task.sink_url.encode(), url.encode())
     ctx = _context(task, status.executor_id)
     counts = list(execute(ctx, decode(ctx, sink_plan), 0))
     status.rows = sum(int(v.as_py() or 0) for b in counts for v in b.column(0))
-    status.written_dir = f"{task.write_dir}{name}/"
+    if status.rows:
+        status.written_dir = f"{task.write_dir}{name}/"
     status.partition_s = time.perf_counter() - written
 
 

@@ -37,6 +37,9 @@ class SinkPlan:
     placeholder: bytes
     url: str  # the target as the plan spells it (file:///dir/, s3://bucket/key)
     single_file: bool  # the target names one file: one task writes it
+    # DataSinkExec over the coalesce over ``placeholder``: a task whose plan holds only
+    # its own share of the rows (whole-stage) runs all its partitions straight into it.
+    whole: bytes = b""
 
 
 def target_urls(sink: bytes) -> list[str]:
@@ -71,10 +74,11 @@ def split_sink(root: PlanNode, placeholder: Callable[[str], bytes]) -> tuple[Sin
         msg = f"cannot write in parallel to {len(urls)} locations: {urls}"
         raise PlanningError(msg)
     single = is_single_file(urls[0])
-    query = child
+    query, whole = child, b""
     if not single and child.name == "CoalescePartitionsExec" and child.children:
         query = child.children[0]
-    return SinkPlan(template, ph, urls[0], single), query
+        whole = replace_submessage(root.data, query.data, ph)
+    return SinkPlan(template, ph, urls[0], single, whole), query
 
 
 def temporary_url(url: str, job_id: str) -> str:

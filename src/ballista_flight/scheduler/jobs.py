@@ -542,6 +542,8 @@ class JobManager:
             task.sink_url = stage.sink.url
             task.write_dir = job.write_dir
             task.single_file = stage.sink.single_file
+            if stage.whole_stage:
+                task.sink_whole = stage.sink.whole
         for inp in stage.inputs:
             task.inputs.append(
                 pb.ShuffleInput(
