@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from datafusion import SessionContext, col, lit
+from datafusion import SessionContext, col, lit, substrait
 from datafusion import functions as f
 
 import ballista_flight
@@ -138,3 +138,27 @@ def test_dataframe_write_csv(ctx: ballista_flight.Context, data: tuple[Path, Pat
     assert_same_result(got, df.to_arrow().cast(got.schema), ordered=False)
     with pytest.raises(Exception, match="formats are"):
         df._write(str(tmp_path / "x"), "orc", None, None)
+
+
+def test_flight_sql_substrait_plan_runs_distributed(
+    ctx: ballista_flight.Context, memory_cluster: StandaloneCluster, data: tuple[Path, Path]
+) -> None:
+    from pyarrow import flight
+
+    from ballista_flight.proto import flight_sql_pb2 as sql_pb
+    from ballista_flight.scheduler.flightsql import pack
+
+    trips, _ = data
+    ctx.register_csv("df_fsql_trips", f"{trips}/")
+    local = SessionContext()
+    local.register_csv("df_fsql_trips", f"{trips}/")
+    df = local.table("df_fsql_trips").aggregate([col("vendor_id")], [f.count(col("fare_amount")).alias("n")])
+    plan = substrait.Producer.to_substrait_plan(df.logical_plan(), local).encode()
+    command = sql_pb.CommandStatementSubstraitPlan(plan=sql_pb.SubstraitPlan(plan=plan))
+    with flight.FlightClient(memory_cluster.uri) as client:
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(pack(command)))
+        parts = []
+        for endpoint in info.endpoints:
+            where = flight.FlightClient(endpoint.locations[0]) if endpoint.locations else client
+            parts.append(where.do_get(endpoint.ticket).read_all())
+    assert_same_result(pa.concat_tables(parts), df.to_arrow_table(), ordered=False)

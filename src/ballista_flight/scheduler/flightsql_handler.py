@@ -78,8 +78,8 @@ class FlightSqlHandler:
             msg = "updates run with DoPut, not GetFlightInfo"
             raise PlanningError(msg)
         if isinstance(command, sql_pb.CommandStatementSubstraitPlan):
-            msg = "Substrait plans are not supported by this scheduler yet"
-            raise Unsupported(msg)
+            _not_transactional(command)
+            return self.jobs.submit_substrait(command.plan.plan, client_gone=client_gone)
         label = f"-- Flight SQL {command.DESCRIPTOR.name}"
         return self.jobs.submit_local(label, self.metadata(command))
 
@@ -129,6 +129,8 @@ class FlightSqlHandler:
         if isinstance(command, sql_pb.CommandPreparedStatementQuery):
             prepared = self.prepared.get(command.prepared_statement_handle)
             return prepared.dataset_schema or pa.schema([])
+        if isinstance(command, sql_pb.CommandStatementSubstraitPlan):
+            return self.jobs.plan_substrait(command.plan.plan).schema()
         if isinstance(command, sql_pb.CommandGetSqlInfo):
             return fsql.SQL_INFO_SCHEMA
         if isinstance(command, sql_pb.CommandGetCatalogs):
