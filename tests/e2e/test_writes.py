@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionContext
@@ -92,6 +93,10 @@ def test_result_write_parquet_and_insert_into_appends(
         both = pa.concat_tables([expected, expected]).cast(got.schema)
         assert_same_result(got, both, ordered=False)
         assert pq.read_table(tmp_path / "copy").num_rows == expected.num_rows
+        # A target with an extension is one file, written by one task.
+        assert client.sql(QUERY).write_json(str(tmp_path / "one.json")) == expected.num_rows
+        assert (tmp_path / "one.json").is_file()
+        assert pajson.read_json(tmp_path / "one.json").num_rows == expected.num_rows
     finally:
         client.execute("DROP TABLE w_appended")
 
