@@ -136,5 +136,10 @@ def test_a_function_needing_a_missing_module_fails_clearly(
         assert "bf_client_only_helpers" in message, message
         assert "Traceback" not in message
         assert ctx.sql("SELECT count(*) AS n FROM orders").to_arrow().num_rows == 1  # still healthy
+        ctx.deregister_function("uses_missing_module")
+        with pytest.raises(Exception, match="uses_missing_module"):
+            ctx.sql("SELECT uses_missing_module(o_orderkey) FROM orders").to_arrow()
+        with pytest.raises(Exception, match="no Python function named"):
+            ctx.deregister_function("uses_missing_module")
     finally:
         sys.modules.pop("bf_client_only_helpers", None)

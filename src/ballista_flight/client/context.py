@@ -161,6 +161,10 @@ class Context:
         """Make a window UDF (``datafusion.udwf``) callable in this cluster's queries."""
         self._register_function(function)
 
+    def deregister_function(self, name: str) -> None:
+        """Forget the Python function ``name`` (scalar, aggregate or window)."""
+        list(self._client.do_action(flight.Action("deregister_function", name.encode()), self._options))
+
     def _register_function(self, function: udfs.UserDefined) -> None:
         """Send the function's signature and cloudpickled code to the scheduler.
 

@@ -388,6 +388,20 @@ class JobManager:
             register(self._ctx, standing_in)
             self._functions[function.name] = function
 
+    def deregister_function(self, name: str) -> None:
+        """Forget a Python UDF registered with ``register_function``."""
+        with self._ctx_lock:
+            function = self._functions.pop(name, None)
+            if function is None:
+                msg = f"no Python function named {name!r} is registered"
+                raise PlanningError(msg)
+            if function.kind == pb.FUNCTION_SCALAR:
+                self._ctx.deregister_udf(name)
+            elif function.kind == pb.FUNCTION_AGGREGATE:
+                self._ctx.deregister_udaf(name)
+            else:
+                self._ctx.deregister_udwf(name)
+
     def _use_buckets(self, buckets: set[str]) -> None:
         """Register the object stores of buckets not seen before (under the session lock)."""
         new = buckets - self._buckets

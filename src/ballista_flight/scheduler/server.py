@@ -298,6 +298,9 @@ class SchedulerServer(flight.FlightServerBase):
             function.ParseFromString(body)
             self.jobs.register_function(function)
             return iter([b""])
+        if action.type == "deregister_function":
+            self.jobs.deregister_function(body.decode())
+            return iter([b""])
         if action.type == "list_executors":
             executors = [
                 {"executor_id": e.executor_id, "uri": e.uri, "slots": e.slots, "free": e.free,
@@ -333,6 +336,7 @@ class SchedulerServer(flight.FlightServerBase):
             ("deregister_executor", "An executor is shutting down (executors only)."),
             ("result_done", "An executor finished streaming a result partition."),
             ("register_function", "Register a Python UDF (body: UserFunction) for this session's queries."),
+            ("deregister_function", "Forget a Python UDF (body: its name)."),
             ("list_executors", "JSON list of registered executors."),
             ("list_jobs", "JSON list of recent jobs and their states."),
             ("job_profile", "JSON timings of a job: planning, stages, every task's phases."),
