@@ -85,6 +85,14 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             },
         },
         "objectStoreSecret": "s3-credentials",
+        "objectStore": {
+            "s3": {
+                "endpoint": "http://minio:9000",
+                "region": "eu-west-1",
+                "allowHttp": True,
+                "existingSecret": "s3-keys",
+            }
+        },
         "extraVolumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "lake", "readOnly": True}}],
         "extraVolumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True}],
         "extraEnv": [{"name": "AWS_REGION", "value": "eu-west-1"}],

@@ -340,6 +340,10 @@ def test_settings_from_values_become_environment_variables() -> None:
         assert {"secretRef": {"name": "s3-credentials"}} in c["envFrom"]
         assert {"name": "data", "mountPath": "/data", "readOnly": True} in c["volumeMounts"]
         assert plain_env(workload)["AWS_REGION"] == "eu-west-1"
+        assert plain_env(workload)[env_name("s3_endpoint")] == "http://minio:9000"
+        assert plain_env(workload)[env_name("s3_allow_http")] == "true"
+        key = env_entries(workload)[env_name("s3_secret_access_key")]["valueFrom"]["secretKeyRef"]
+        assert key == {"name": "s3-keys", "key": "secret-access-key"}
 
 
 def test_every_setting_is_reachable_from_values() -> None:

@@ -128,7 +128,7 @@ whole numbers are printed without an exponent (1000000, not 1e+06).
 {{- end }}
 {{- end }}
 
-{{/* Environment shared by both roles: logging, auth and TLS settings, extra variables. */}}
+{{/* Environment shared by both roles: logging, auth, TLS and S3 settings, extra variables. */}}
 {{- define "ballista-flight.commonEnv" -}}
 - name: BALLISTA_FLIGHT_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
@@ -158,6 +158,32 @@ whole numbers are printed without an exponent (1000000, not 1e+06).
 {{- end }}
 - name: BALLISTA_FLIGHT_TLS_CLIENT_AUTH
   value: {{ .Values.tls.clientAuth | quote }}
+{{- end }}
+{{- with .Values.objectStore.s3 }}
+{{- if .endpoint }}
+- name: BALLISTA_FLIGHT_S3_ENDPOINT
+  value: {{ .endpoint | quote }}
+{{- end }}
+{{- if .region }}
+- name: BALLISTA_FLIGHT_S3_REGION
+  value: {{ .region | quote }}
+{{- end }}
+{{- if .allowHttp }}
+- name: BALLISTA_FLIGHT_S3_ALLOW_HTTP
+  value: "true"
+{{- end }}
+{{- if .existingSecret }}
+- name: BALLISTA_FLIGHT_S3_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .accessKeyIdKey }}
+- name: BALLISTA_FLIGHT_S3_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .secretAccessKeyKey }}
+{{- end }}
 {{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
