@@ -127,7 +127,7 @@ def sql_info_values() -> dict[int, str | bool | int]:
         SERVER_ARROW_VERSION: pa.__version__,
         SERVER_READ_ONLY: False,
         SERVER_SQL: True,
-        SERVER_SUBSTRAIT: False,
+        SERVER_SUBSTRAIT: True,
         SERVER_TRANSACTION: 0,  # SqlSupportedTransaction NONE
         SERVER_CANCEL: True,
         STATEMENT_TIMEOUT: 0,
