@@ -131,12 +131,18 @@ class SchedulerConfig(SecurityConfig, ObjectStoreConfig):
     result_ttl_s: float = Field(600.0, description="Results not fetched within this time are dropped.")
     task_attempts: int = Field(
         4,
-        description="Attempts of a task whose executor (or input's executor) was lost, before the query fails.",
+        description="Attempts of a failing task (its error, its executor or an input's executor lost) "
+        "before the query fails.",
     )
     auth_users: str = Field(
         "",
         description="Users allowed to log in with Basic credentials: user:password[,user:password] "
         "(use the environment variable, not the flag, to keep passwords out of ps).",
+    )
+    data_roots: str = Field(
+        "",
+        description="Comma-separated directories that CREATE EXTERNAL TABLE and COPY TO may use "
+        "(symlinks and '..' resolved); empty = no confinement.",
     )
 
     @model_validator(mode="after")
@@ -180,11 +186,24 @@ class ExecutorConfig(SecurityConfig, ObjectStoreConfig):
     job_ttl_s: float = Field(
         3600.0, description="Shuffle data of a job never released is deleted after this long."
     )
+    fault_injection: str = Field(
+        "",
+        description="Tests only: make chosen tasks fail or stall, e.g. "
+        "'fail:stage=1,partition=0,times=2;stall:stage=2,seconds=5' (see executor/faults.py). Off by default.",
+    )
 
     @field_validator("memory_limit", mode="before")
     @classmethod
     def _size(cls, value: str | int) -> int:
         return parse_size(value)
+
+    @field_validator("fault_injection")
+    @classmethod
+    def _faults(cls, value: str) -> str:
+        from ballista_flight.executor.faults import parse
+
+        parse(value)  # refuse a bad spec at startup, not at the first task
+        return value
 
     @field_validator("slots")
     @classmethod

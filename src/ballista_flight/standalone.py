@@ -123,18 +123,52 @@ class StandaloneCluster:
         )
         self._wait_scheduler(timeout)
         for i in range(self.n_executors):
-            args = [
-                "executor", "--scheduler", self.uri, "--host", "127.0.0.1", "--port", "0",
-                "--shuffle", self.shuffle, "--work-dir", str(self.work_dir),
-                "--executor-id", f"executor-{i}",
-            ]  # fmt: skip
-            if self.slots:
-                args += ["--slots", str(self.slots)]
-            if self.memory_limit:
-                args += ["--memory-limit", self.memory_limit]
-            args += self.extra_executor_args
-            self.executors.append(self._spawn(args))
+            self.executors.append(self._spawn(self._executor_args(i)))
         self.wait_ready(timeout)
+
+    def _executor_args(self, i: int) -> list[str]:
+        args = [
+            "executor", "--scheduler", self.uri, "--host", "127.0.0.1", "--port", "0",
+            "--shuffle", self.shuffle, "--work-dir", str(self.work_dir),
+            "--executor-id", f"executor-{i}",
+        ]  # fmt: skip
+        if self.slots:
+            args += ["--slots", str(self.slots)]
+        if self.memory_limit:
+            args += ["--memory-limit", self.memory_limit]
+        return args + self.extra_executor_args
+
+    def restart_executor(self, i: int, timeout: float = 60.0) -> subprocess.Popen[bytes]:
+        """Start executor ``i`` again (same id and settings) after it died; wait until it registered."""
+        old = self.executors[i]
+        if old.poll() is None:
+            msg = f"executor {i} is still running"
+            raise RuntimeError(msg)
+        self.executors[i] = self._spawn(self._executor_args(i))
+        self._wait_answering(f"executor-{i}", timeout)
+        return self.executors[i]
+
+    def _wait_answering(self, executor_id: str, timeout: float) -> None:
+        """Until the scheduler lists ``executor_id`` at a URI where it answers."""
+        import json
+
+        deadline = time.monotonic() + timeout
+        options = flight.FlightCallOptions(timeout=1.0)
+        with flight.FlightClient(self.uri) as client:
+            while time.monotonic() < deadline:
+                self._check_alive()
+                try:
+                    listed = json.loads(next(iter(client.do_action("list_executors"))).body.to_pybytes())
+                    for info in listed:
+                        if info["executor_id"] == executor_id:
+                            with flight.FlightClient(info["uri"]) as executor:
+                                list(executor.do_action("stats", options))
+                            return
+                except flight.FlightError:
+                    pass
+                time.sleep(0.1)
+        msg = f"{executor_id} did not rejoin within {timeout:.0f}s"
+        raise TimeoutError(msg)
 
     def _wait_scheduler(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -30,6 +30,7 @@ from ballista_flight.errors import (
     flight_message,
     to_flight_error,
 )
+from ballista_flight.executor.faults import injector
 from ballista_flight.executor.task import Source, run_result_task, run_shuffle_task
 from ballista_flight.http import HealthServer
 from ballista_flight.objectstore import S3Settings
@@ -83,6 +84,7 @@ class ExecutorServer(flight.FlightServerBase):
             self.http = HealthServer(config.host, config.http_port, self.ready, self._metrics)
         self.fetches_served = 0
         self.bytes_fetched_remote = 0
+        self.faults = injector(config.fault_injection, self.executor_id)  # tests only; None by default
 
     # -- lifecycle -----------------------------------------------------------
     def ready(self) -> bool:
@@ -270,6 +272,8 @@ class ExecutorServer(flight.FlightServerBase):
             if self.store.is_released(task.job_id):
                 msg = f"job {task.job_id} has finished; its results were already fetched or dropped"
                 raise TicketError(msg)
+            if self.faults is not None:
+                self.faults.before_task(task)
             if task.output == pb.OUTPUT_RESULT:
                 return self._result_stream(task)
             status = self._run_shuffle(task)

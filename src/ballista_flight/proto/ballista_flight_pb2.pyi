@@ -178,7 +178,7 @@ class ResultTicket(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
-    __slots__ = ("job_id", "stage_id", "partition", "executor_id", "rows", "bytes", "bucket_rows", "empty", "elapsed_s", "bytes_fetched_remote", "bytes_read_local", "schema", "fetch_s", "plan_s", "execute_s", "partition_s", "map_rows", "remote_fetch_s", "written_dir")
+    __slots__ = ("job_id", "stage_id", "partition", "executor_id", "rows", "bytes", "bucket_rows", "empty", "elapsed_s", "bytes_fetched_remote", "bytes_read_local", "schema", "fetch_s", "plan_s", "execute_s", "partition_s", "map_rows", "remote_fetch_s", "written_dir", "attempt")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +198,7 @@ class TaskStatus(_message.Message):
     MAP_ROWS_FIELD_NUMBER: _ClassVar[int]
     REMOTE_FETCH_S_FIELD_NUMBER: _ClassVar[int]
     WRITTEN_DIR_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     stage_id: int
     partition: int
@@ -217,7 +218,8 @@ class TaskStatus(_message.Message):
     map_rows: _containers.RepeatedScalarFieldContainer[int]
     remote_fetch_s: float
     written_dir: str
-    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., executor_id: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., bucket_rows: _Optional[_Iterable[int]] = ..., empty: _Optional[bool] = ..., elapsed_s: _Optional[float] = ..., bytes_fetched_remote: _Optional[int] = ..., bytes_read_local: _Optional[int] = ..., schema: _Optional[bytes] = ..., fetch_s: _Optional[float] = ..., plan_s: _Optional[float] = ..., execute_s: _Optional[float] = ..., partition_s: _Optional[float] = ..., map_rows: _Optional[_Iterable[int]] = ..., remote_fetch_s: _Optional[float] = ..., written_dir: _Optional[str] = ...) -> None: ...
+    attempt: int
+    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., executor_id: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., bucket_rows: _Optional[_Iterable[int]] = ..., empty: _Optional[bool] = ..., elapsed_s: _Optional[float] = ..., bytes_fetched_remote: _Optional[int] = ..., bytes_read_local: _Optional[int] = ..., schema: _Optional[bytes] = ..., fetch_s: _Optional[float] = ..., plan_s: _Optional[float] = ..., execute_s: _Optional[float] = ..., partition_s: _Optional[float] = ..., map_rows: _Optional[_Iterable[int]] = ..., remote_fetch_s: _Optional[float] = ..., written_dir: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class StageStatus(_message.Message):
     __slots__ = ("stage_id", "tasks", "tasks_done", "output")

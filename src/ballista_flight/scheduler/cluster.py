@@ -111,20 +111,28 @@ class Cluster:
                     raise ExecutorUnavailable(msg)
                 self._cond.wait(left)
 
-    def acquire(self, timeout: float, prefer: str | None = None) -> ExecutorInfo:
-        """Take a free slot, preferring ``prefer``, else the least busy executor."""
+    def acquire(
+        self, timeout: float, prefer: str | None = None, avoid: set[str] | None = None
+    ) -> ExecutorInfo:
+        """Take a free slot, preferring ``prefer``, else the least busy executor.
+
+        Executors in ``avoid`` (where a retried task failed before) are taken only
+        when no other executor has a free slot.
+        """
         deadline = time.monotonic() + timeout
         with self._cond:
             self.waiting += 1
             try:
-                return self._acquire(deadline, timeout, prefer)
+                return self._acquire(deadline, timeout, prefer, avoid or set())
             finally:
                 self.waiting -= 1
 
-    def _acquire(self, deadline: float, timeout: float, prefer: str | None) -> ExecutorInfo:
+    def _acquire(self, deadline: float, timeout: float, prefer: str | None, avoid: set[str]) -> ExecutorInfo:
         with self._cond:
             while True:
                 candidates = [e for e in self._executors.values() if e.free > 0]
+                others = [e for e in candidates if e.executor_id not in avoid]
+                candidates = others or candidates
                 if candidates:
                     chosen = next((e for e in candidates if e.executor_id == prefer), None)
                     if chosen is None:

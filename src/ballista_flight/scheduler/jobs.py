@@ -152,6 +152,21 @@ class Job:
 
 
 @dataclass
+class Attempt:
+    """One run of a map task: where it ran, and the executors it should avoid."""
+
+    stage: Stage
+    task: int
+    avoid: set[str] = field(default_factory=set)
+    executor_id: str = ""
+
+
+def exhausted_message(stage_id: int, task: int, attempts: int, last_error: str | None) -> str:
+    """Why a query failed after retrying a task: what failed where, and the last error."""
+    return f"stage {stage_id} task {task} failed {attempts} times; last error: {last_error or 'unknown'}"
+
+
+@dataclass
 class Totals:
     """Counters over all jobs since the scheduler started (for /metrics)."""
 
@@ -580,17 +595,20 @@ class JobManager:
         return stage.reads[task].get(input_stage, [])
 
     def _run_map_stages(self, job: Job, *, with_final: bool = False) -> None:
-        """Run every stage but the last (or all of them), retrying tasks lost with their executor.
+        """Run every stage but the last (or all of them), retrying failed tasks.
 
-        A stage runs once all its inputs are complete. A task that fails because an
-        executor is gone (its own, or one holding its input) is retried; the outputs
-        that lived on the lost executor are recomputed first, by re-running only the
-        map tasks that produced them. Any other failure fails the job.
+        A stage runs once all its inputs are complete. A task that fails is retried,
+        on another executor when there is one, up to ``task_attempts`` times. When the
+        failure is a lost executor (its own, or one holding its input), the outputs
+        that lived there are recomputed first, by re-running only the map tasks that
+        produced them.
         """
         stages = {s.stage_id: s for s in (job.stages if with_final else job.stages[:-1])}
         missing: dict[int, set[int]] = {}  # stage -> tasks whose output is not (or no longer) there
-        running: dict[Future[pb.TaskStatus], tuple[Stage, int]] = {}
+        running: dict[Future[pb.TaskStatus], Attempt] = {}
         attempts: dict[tuple[int, int], int] = {}
+        failed_on: dict[tuple[int, int], set[str]] = {}  # executors a task failed on
+        last_error: dict[tuple[int, int], str] = {}
         started: dict[int, float] = {}
 
         def complete(stage_id: int) -> bool:
@@ -607,20 +625,20 @@ class JobManager:
                         job.outputs[stage_id] = [
                             pb.MapOutputLocation(map_partition=p, empty=True) for p in range(stage.partitions)
                         ]
-                    in_flight = {t for s, t in running.values() if s.stage_id == stage_id}
+                    in_flight = {a.task for a in running.values() if a.stage.stage_id == stage_id}
                     for task in sorted(missing[stage_id] - in_flight):
-                        tries = attempts[(stage_id, task)] = attempts.get((stage_id, task), 0) + 1
+                        key = (stage_id, task)
+                        tries = attempts[key] = attempts.get(key, 0) + 1
                         if tries > self.config.task_attempts:
-                            msg = (
-                                f"stage {stage_id} task {task} failed {tries - 1} times "
-                                f"(executors lost); last error: {job.error}"
+                            raise TaskFailed(
+                                exhausted_message(stage_id, task, tries - 1, last_error.get(key))
                             )
-                            raise TaskFailed(msg)
                         # The ticket is built now, while the inputs are complete: by the time a
                         # slot frees up, a lost executor may have emptied their locations.
                         ticket = self._task(job, stage, task)
                         ticket.attempt = tries
-                        running[self._pool.submit(self._run_task, job, ticket)] = (stage, task)
+                        attempt = Attempt(stage, task, avoid=failed_on.get(key, set()))
+                        running[self._pool.submit(self._run_task, job, ticket, attempt)] = attempt
                 if not running:
                     if all(complete(stage_id) for stage_id in stages):
                         return
@@ -631,17 +649,26 @@ class JobManager:
                     msg = f"job {job.job_id} was cancelled"
                     raise JobCancelled(msg)
                 for future in done:
-                    stage, task = running.pop(future)
+                    attempt = running.pop(future)
+                    stage, task = attempt.stage, attempt.task
                     try:
                         status = future.result()
                         uri = self._uri_of(status.executor_id)
                     except (ExecutorUnavailable, TaskFailed) as exc:
+                        if not self.cluster.executors():
+                            raise  # nothing left to retry on: fail now, clearly
+                        key = (stage.stage_id, task)
+                        job.error = last_error[key] = str(exc)
+                        if attempt.executor_id:
+                            failed_on.setdefault(key, set()).add(attempt.executor_id)
                         lost = self._lost_executors(job, exc)
-                        if not lost:
-                            raise
-                        job.error = str(exc)
-                        log.warning("job %s: executors %s lost; retrying %s", job.job_id, sorted(lost), exc)
-                        self._forget_outputs(job, stages, missing, lost)
+                        if lost:
+                            log.warning(
+                                "job %s: executors %s lost; retrying %s", job.job_id, sorted(lost), exc
+                            )
+                            self._forget_outputs(job, stages, missing, lost)
+                        else:
+                            log.warning("job %s: retrying a failed task: %s", job.job_id, exc)
                         continue
                     self._record(job, stage, task, status, uri)
                     missing[stage.stage_id].discard(task)
@@ -729,11 +756,12 @@ class JobManager:
         msg = f"executor {executor_id} was lost"
         raise ExecutorUnavailable(msg)
 
-    def _run_task(self, job: Job, task: pb.TaskTicket) -> pb.TaskStatus:
+    def _run_task(self, job: Job, task: pb.TaskTicket, attempt: Attempt) -> pb.TaskStatus:
         if job.cancelled.is_set():
             msg = "job cancelled"
             raise TaskFailed(msg)
-        info = self.cluster.acquire(self.config.executor_wait_s)
+        info = self.cluster.acquire(self.config.executor_wait_s, avoid=attempt.avoid)
+        attempt.executor_id = info.executor_id
         try:
             if job.cancelled.is_set():
                 msg = "job cancelled"
@@ -758,6 +786,7 @@ class JobManager:
             raise TaskFailed(msg) from exc
         status = pb.TaskStatus()
         status.ParseFromString(table.column(0)[0].as_py())
+        status.attempt = task.attempt
         return status
 
     # -- results -----------------------------------------------------------------

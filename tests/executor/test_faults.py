@@ -1,0 +1,59 @@
+"""The fault-injection spec: parsing, and which tasks a rule hits."""
+
+from __future__ import annotations
+
+import pytest
+
+from ballista_flight.config import ExecutorConfig
+from ballista_flight.executor.faults import InjectedFault, injector, parse
+from ballista_flight.proto import ballista_flight_pb2 as pb
+
+
+def _task(stage: int, partition: int, attempt: int = 0, plan: bytes = b"") -> pb.TaskTicket:
+    return pb.TaskTicket(stage_id=stage, partition=partition, attempt=attempt, plan=plan)
+
+
+def test_off_by_default() -> None:
+    assert injector(ExecutorConfig().fault_injection, "e") is None
+
+
+def test_fail_twice_then_run() -> None:
+    faults = injector("fail:stage=1,partition=0,times=2", "e")
+    assert faults is not None
+    for attempt in (0, 1):
+        with pytest.raises(InjectedFault, match="stage 1 task 0 attempt"):
+            faults.before_task(_task(1, 0, attempt))
+    faults.before_task(_task(1, 0, 2))
+    faults.before_task(_task(1, 1, 0))
+    faults.before_task(_task(0, 0, 0))
+
+
+def test_filters_by_plan_bytes_and_executor() -> None:
+    faults = injector("fail:match=marker,executor=e1", "e1")
+    assert faults is not None
+    with pytest.raises(InjectedFault):
+        faults.before_task(_task(3, 2, 7, plan=b"..marker.."))
+    faults.before_task(_task(3, 2, 7, plan=b"..other.."))
+    other = injector("fail:match=marker,executor=e1", "e2")
+    assert other is not None
+    other.before_task(_task(3, 2, 7, plan=b"..marker.."))
+
+
+def test_stall_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("ballista_flight.executor.faults.time.sleep", slept.append)
+    faults = injector("stall:stage=2,seconds=1.5,times=1", "e")
+    assert faults is not None
+    faults.before_task(_task(2, 0, 0))
+    faults.before_task(_task(2, 0, 1))
+    assert slept == [1.5]
+
+
+@pytest.mark.parametrize(
+    "spec", ["crash:stage=1", "fail:stage=x", "fail:stage", "fail:colour=red", "stall:stage=1"]
+)
+def test_bad_specs_are_refused_at_startup(spec: str) -> None:
+    with pytest.raises(ValueError, match="fault injection"):
+        parse(spec)
+    with pytest.raises(ValueError, match="fault injection"):
+        ExecutorConfig(fault_injection=spec)
