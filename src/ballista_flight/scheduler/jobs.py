@@ -39,6 +39,7 @@ from ballista_flight.plan.stages import ExchangeKind, Stage, cut_stages, render,
 from ballista_flight.plan.substrait import from_substrait
 from ballista_flight.plan.writes import split_sink, temporary_url
 from ballista_flight.proto import ballista_flight_pb2 as pb
+from ballista_flight.scheduler.dataroots import check_statement, parse_roots
 from ballista_flight.scheduler.statements import (
     MAX_OPERATORS,
     MAX_SQL_BYTES,
@@ -214,6 +215,7 @@ class JobManager:
         self._clients = ClientPool(internal_credentials(config))
         self._rr = itertools.count()
         self._settings: dict[str, str] = {}
+        self._data_roots = parse_roots(config.data_roots)
         self.stats = Totals()
         self.object_stores = ObjectStores(S3Settings.from_config(config))
         self._buckets: set[str] = set()
@@ -370,6 +372,7 @@ class JobManager:
                     value = str(self._target_partitions())
                 sql = f"SET {key} = {value}"
         with self._ctx_lock:
+            check_statement(self._ctx, sql, self._data_roots)
             try:
                 self._set_target_partitions()
                 self._use_buckets(buckets_in(sql))
