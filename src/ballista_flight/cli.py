@@ -159,14 +159,35 @@ def format_table(table: pa.Table, max_rows: int = 200) -> str:
 
 
 def _run_statement(ctx: Any, sql: str) -> bool:
+    """Run one statement and print its result; Ctrl-C cancels it (KeyboardInterrupt goes on)."""
     from pyarrow import flight
 
     started = time.perf_counter()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["table"] = ctx.execute(sql)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    # The call runs in a thread so that Ctrl-C reaches this one while it blocks.
+    worker = threading.Thread(target=run, daemon=True, name="statement")
+    ctx.current_job = None
+    worker.start()
     try:
-        table = ctx.execute(sql)
-    except flight.FlightError as exc:
-        print(f"Error: {flight_message(exc)}", file=sys.stderr)
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        cancelled = cancel_statement(ctx, sql)
+        print(f"\nCancelled{f' job {cancelled}' if cancelled else ''}.", file=sys.stderr)
+        raise
+    if isinstance(outcome.get("error"), flight.FlightError):
+        print(f"Error: {flight_message(outcome['error'])}", file=sys.stderr)
         return False
+    if "error" in outcome:
+        raise outcome["error"]
+    table = outcome["table"]
     elapsed = time.perf_counter() - started
     if table.column_names == ["plan_type", "plan"]:
         for kind, plan in zip(
@@ -177,6 +198,37 @@ def _run_statement(ctx: Any, sql: str) -> bool:
         print(format_table(table))
     print(f"({elapsed:.3f}s)")
     return True
+
+
+def cancel_statement(ctx: Any, sql: str) -> str | None:
+    """Cancel the job running ``sql`` for this client; return its id if one was found.
+
+    Once results are being fetched the job id is known (FlightInfo's app_metadata);
+    while GetFlightInfo still runs, the newest unfinished job with this SQL is ours.
+    Either way the scheduler stops the job's tasks and releases its shuffle data (a
+    closed connection alone would do it too, once this process exits).
+    """
+    import json
+
+    from pyarrow import flight
+
+    options = flight.FlightCallOptions(timeout=10)
+    try:
+        with flight.FlightClient(ctx.uri) as client:
+            job_id = ctx.current_job
+            if job_id is None:
+                jobs = json.loads(next(iter(client.do_action("list_jobs", options))).body.to_pybytes())
+                mine = [
+                    j for j in jobs
+                    if j.get("sql") == sql and j.get("state") in ("JOB_QUEUED", "JOB_RUNNING", "JOB_RESULTS_READY")
+                ]  # fmt: skip
+                job_id = mine[-1]["jobId"] if mine else None
+            if job_id is not None:
+                list(client.do_action(("cancel_job", job_id.encode()), options))
+            return str(job_id) if job_id else None
+    except flight.FlightError as exc:
+        print(f"Error: could not cancel: {flight_message(exc)}", file=sys.stderr)
+        return None
 
 
 def split_statements(text: str) -> list[str]:
@@ -217,8 +269,11 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     ok = True
     if args.command or args.file:
         text = args.command if args.command else Path(args.file).read_text()
-        for statement in split_statements(text):
-            ok = _run_statement(ctx, statement) and ok
+        try:
+            for statement in split_statements(text):
+                ok = _run_statement(ctx, statement) and ok
+        except KeyboardInterrupt:
+            return 130
         return 0 if ok else 1
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401 - line editing for input()
@@ -234,8 +289,9 @@ def _cmd_sql(args: argparse.Namespace) -> int:
             return 0
         buffer.append(line)
         if line.rstrip().endswith(";"):
-            for statement in split_statements("\n".join(buffer)):
-                _run_statement(ctx, statement)
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C cancels the statement, not the prompt
+                for statement in split_statements("\n".join(buffer)):
+                    _run_statement(ctx, statement)
             buffer = []
 
 

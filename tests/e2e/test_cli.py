@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from pyarrow import flight
+
+import ballista_flight
+from ballista_flight.standalone import StandaloneCluster
+from tests.conftest import register_tpch
+from tests.e2e.cluster_utils import executor_stats, wait_until_released
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -107,6 +114,54 @@ def test_standalone_runs_sql_and_stops_cleanly_on_sigterm(tpch_dir: Path, tmp_pa
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_ctrl_c_in_sql_cancels_the_running_query(tpch_dir: Path) -> None:
+    # Stage 1 (the aggregation) stalls on its first attempt: the job sits mid-query with
+    # stage 0's shuffle output on the executors when Ctrl-C arrives.
+    cluster = StandaloneCluster(
+        executors=2,
+        slots=2,
+        log_level="critical",
+        extra_executor_args=["--fault-injection", "stall:stage=1,seconds=3,times=1"],
+    )
+    sql = (
+        "select l_returnflag, count(*) as n from lineitem where l_comment <> 'ctrl-c' "
+        "group by l_returnflag order by 1"
+    )
+    with cluster, ballista_flight.connect(cluster.uri, timeout=60) as ctx:
+        register_tpch(ctx, tpch_dir)
+        proc = subprocess.Popen(
+            [*CLI, "sql", "--scheduler", cluster.uri, "-c", sql], stderr=subprocess.PIPE, text=True
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert time.monotonic() < deadline, "the query never got going"
+                mine = [j for j in _jobs(cluster.uri) if j.get("sql") == sql]
+                stages = mine[-1].get("stages", []) if mine else []
+                if stages and all(int(s.get("tasksDone", 0)) == int(s["tasks"]) for s in stages[:1]):
+                    break
+                time.sleep(0.02)
+            assert any(s["jobs"] for s in executor_stats(cluster.uri)), "no shuffle data to free"
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=15) == 130
+            assert proc.stderr is not None
+            assert f"Cancelled job {mine[-1]['jobId']}" in proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        job = next(j for j in _jobs(cluster.uri) if j["jobId"] == mine[-1]["jobId"])
+        assert job["state"] == "JOB_CANCELLED"
+        stats = wait_until_released(cluster.uri)
+        assert all(not s["jobs"] and not s["memory_bytes"] and not s["disk_bytes"] for s in stats), stats
+        assert not [p for p in cluster.work_dir.rglob(f"*{job['jobId']}*")]
+        assert ctx.execute("select count(*) as n from nation").column("n").to_pylist() == [25]
+
+
+def _jobs(uri: str) -> list[dict[str, Any]]:
+    with flight.FlightClient(uri) as client:
+        return json.loads(next(iter(client.do_action("list_jobs"))).body.to_pybytes())  # type: ignore[no-any-return]
 
 
 def test_help_lists_commands_and_environment() -> None:

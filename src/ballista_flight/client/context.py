@@ -101,6 +101,7 @@ class Context:
         self._peers: dict[str, flight.FlightClient] = {}
         # Builds DataFrame plans; its tables are empty stand-ins with the cluster's schemas.
         self._planner = SessionContext()
+        self.current_job: str | None = None  # the job whose results are being fetched (for cancel)
 
     @property
     def flight_client(self) -> flight.FlightClient:
@@ -213,6 +214,7 @@ class Context:
 
     def _run_descriptor(self, command: bytes) -> tuple[flight.FlightInfo, pa.Table]:
         info = self._client.get_flight_info(flight.FlightDescriptor.for_command(command), self._options)
+        self.current_job = info.app_metadata.decode() if info.app_metadata else None
         tables = [self._fetch(endpoint) for endpoint in info.endpoints]
         if not tables:
             return info, info.schema.empty_table()

@@ -837,8 +837,14 @@ class JobManager:
             msg = f"unknown job {job_id}"
             raise KeyError(msg)
         job.cancelled.set()
+        # A running job's stage loop notices within a fraction of a second; wait for it,
+        # so that the answer says CANCELLED and the release below comes after its last task.
+        deadline = time.monotonic() + CALL_TIMEOUT_S
+        while job.state == pb.JOB_RUNNING and time.monotonic() < deadline:
+            time.sleep(0.05)
         if job.state in (pb.JOB_QUEUED, pb.JOB_RESULTS_READY):
             self._fail(job, JobCancelled(f"job {job_id} was cancelled"))
+        if job.state == pb.JOB_CANCELLED:
             # Once cancel_job answers, executors refuse the job's tickets.
             self._release(job, wait_s=CALL_TIMEOUT_S)
         return job.status()
