@@ -151,3 +151,35 @@ def test_restarted_executor_rejoins_and_gets_work(tpch_dir: Path, reference: Ses
         assert_same_result(ctx.sql(sql).to_arrow(), reference.sql(sql).to_arrow_table(), ordered=True)
         rejoined = next(s for s in executor_stats(cluster.uri) if s["executor_id"] == "executor-1")
         assert rejoined["tasks_run"] > 0
+
+
+def test_executor_holding_the_final_stage_inputs_dies_before_they_are_read(
+    tpch_dir: Path, reference: SessionContext
+) -> None:
+    # The final stage (2) stalls on its first attempt, after GetFlightInfo answered:
+    # executor-1, holding half of stage 1's output, dies while the endpoints are fetched.
+    # The client retries the endpoint at the scheduler, which recomputes the lost output.
+    cluster = StandaloneCluster(
+        executors=2,
+        slots=2,
+        log_level="critical",
+        extra_executor_args=["--fault-injection", "stall:stage=2,seconds=2,times=1"],
+    )
+    sql = QUERY.format(marker="chaos-final")
+    with cluster, ballista_flight.connect(cluster.uri, timeout=120) as ctx:
+        register_tpch(ctx, tpch_dir)
+        thread, outcome = _start(ctx, sql)
+        deadline = time.monotonic() + 30
+        while not (
+            jobs := [j for j in _action(cluster.uri, "list_jobs") if "chaos-final" in j.get("sql", "")]
+        ) or (jobs[-1]["state"] != "JOB_RESULTS_READY"):
+            assert time.monotonic() < deadline, "the result was never ready"
+            assert thread.is_alive(), outcome
+            time.sleep(0.02)
+        job_id = jobs[-1]["jobId"]
+        os.kill(cluster.executors[1].pid, signal.SIGKILL)
+        thread.join(120)
+        assert "error" not in outcome, outcome.get("error")
+        assert_same_result(outcome["table"], reference.sql(sql).to_arrow_table(), ordered=True)  # type: ignore[arg-type]
+        tasks = _action(cluster.uri, "job_profile", job_id.encode())["tasks"]
+        assert len(tasks) > 8, "no map task ran again"  # stages 0 and 1 have 4 tasks each

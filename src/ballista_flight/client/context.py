@@ -221,11 +221,25 @@ class Context:
         return info, pa.concat_tables(tables)
 
     def _fetch(self, endpoint: flight.FlightEndpoint) -> pa.Table:
-        client = self._client
-        if endpoint.locations:
-            uri = endpoint.locations[0].uri.decode()
-            client = self._peers.get(uri) or self._peers.setdefault(uri, self._credentials.client(uri))
-        return client.do_get(endpoint.ticket, self._options).read_all()
+        """One endpoint's rows; if its executor fails, the same ticket at the scheduler.
+
+        The scheduler then runs the piece on a live executor, recomputing inputs that
+        were lost with an executor (see ``JobManager.run_result``).
+        """
+        if not endpoint.locations:
+            return self._client.do_get(endpoint.ticket, self._options).read_all()
+        uri = endpoint.locations[0].uri.decode()
+        client = self._peers.get(uri) or self._peers.setdefault(uri, self._credentials.client(uri))
+        try:
+            return client.do_get(endpoint.ticket, self._options).read_all()
+        except (
+            flight.FlightUnauthorizedError,
+            flight.FlightUnauthenticatedError,
+            flight.FlightTimedOutError,
+        ):
+            raise  # a refused or finished ticket, or our own deadline: asking again will not help
+        except flight.FlightError:
+            return self._client.do_get(endpoint.ticket, self._options).read_all()
 
     def close(self) -> None:
         """Close the connections."""

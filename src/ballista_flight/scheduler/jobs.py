@@ -130,6 +130,7 @@ class Job:
     # Values of the statement's $1, $2, ... placeholders (DataFusion param_values).
     params: dict[str, Any] = field(default_factory=dict)
     write_dir: str = ""  # COPY / INSERT: where tasks write before the files are published
+    recovering: threading.Lock = field(default_factory=threading.Lock)
 
     def status(self) -> pb.JobStatus:
         """The job as a protobuf message."""
@@ -495,6 +496,7 @@ class JobManager:
         final = job.stages[-1]
         job.planned_s = time.monotonic() - job.created
         self._run_map_stages(job)
+        job.client_gone = None  # GetFlightInfo answers now; from here on clients fetch endpoints
         job.map_stages_s = time.monotonic() - job.created - job.planned_s
         executors = self.cluster.executors()
         if not executors:
@@ -597,7 +599,9 @@ class JobManager:
             return sorted({p for reads in stage.reads for p in reads.get(input_stage, [])})
         return stage.reads[task].get(input_stage, [])
 
-    def _run_map_stages(self, job: Job, *, with_final: bool = False) -> None:
+    def _run_map_stages(
+        self, job: Job, *, with_final: bool = False, missing: dict[int, set[int]] | None = None
+    ) -> None:
         """Run every stage but the last (or all of them), retrying failed tasks.
 
         A stage runs once all its inputs are complete. A task that fails is retried,
@@ -607,7 +611,8 @@ class JobManager:
         produced them.
         """
         stages = {s.stage_id: s for s in (job.stages if with_final else job.stages[:-1])}
-        missing: dict[int, set[int]] = {}  # stage -> tasks whose output is not (or no longer) there
+        # stage -> tasks whose output is not (or no longer) there; given when resuming a job
+        missing = {} if missing is None else missing
         running: dict[Future[pb.TaskStatus], Attempt] = {}
         attempts: dict[tuple[int, int], int] = {}
         failed_on: dict[tuple[int, int], set[str]] = {}  # executors a task failed on
@@ -677,7 +682,7 @@ class JobManager:
                     missing[stage.stage_id].discard(task)
                     if not missing[stage.stage_id]:
                         job.stage_times[stage.stage_id] = (
-                            started[stage.stage_id],
+                            started.get(stage.stage_id, 0.0),
                             time.monotonic() - job.created,
                         )
         except BaseException:
@@ -793,6 +798,62 @@ class JobManager:
         return status
 
     # -- results -----------------------------------------------------------------
+    def run_result(self, raw: bytes, task: pb.TaskTicket) -> pa.RecordBatchReader:
+        """Run a final-stage task on a live executor for a client; recover lost inputs.
+
+        This is where a result whose executor (or whose inputs' executor) was lost is
+        saved: a client that fails to fetch an endpoint at its location asks the
+        scheduler with the same ticket. Until the first batch arrives, a failure caused
+        by a lost executor makes the scheduler re-run the lost map tasks and try again
+        elsewhere (up to ``task_attempts``). Once rows flow, a failure goes to the client,
+        which re-fetches the endpoint (its partial rows are not part of a result).
+        """
+        job = self.job(task.job_id)
+        self.check_ticket_job(task.job_id)
+        ticket, avoid, error = flight.Ticket(raw), set[str](), ""
+        for attempt in range(self.config.task_attempts):
+            executors = [e for e in self.cluster.executors() if e.executor_id not in avoid]
+            executors = executors or self.cluster.executors()
+            if not executors:
+                msg = "no executors registered to run the result task"
+                raise ExecutorUnavailable(msg)
+            info = executors[next(self._rr) % len(executors)]
+            where = f"stage {task.stage_id} task {task.partition} on executor {info.executor_id}"
+            try:
+                reader = self._clients.get(info.uri).do_get(ticket)
+                reader.schema  # noqa: B018 - waits for the task to start streaming, or fail
+                return reader.to_reader()
+            except flight.FlightUnauthorizedError:
+                raise  # a finished or cancelled job: nothing to retry
+            except flight.FlightError as exc:
+                error = f"{where} failed: {flight_message(exc)}"
+                lost = set()
+                if isinstance(exc, flight.FlightUnavailableError):  # the task's own executor
+                    self._clients.drop(info.uri)
+                    self.cluster.remove(info.executor_id)
+                    lost.add(info.executor_id)
+                if self.cluster.executors():
+                    lost |= self._lost_executors(job, exc)
+                if not lost:
+                    raise TaskFailed(error) from exc
+                avoid |= lost | {info.executor_id}
+                log.warning("job %s: result task lost executors %s; recomputing", job.job_id, sorted(lost))
+                task = self._recover(job, task, lost, attempt + 1)
+                ticket = flight.Ticket(sign(pb.Ticket(task=task), self.secret, self.config.result_ttl_s))
+        raise TaskFailed(exhausted_message(task.stage_id, task.partition, self.config.task_attempts, error))
+
+    def _recover(self, job: Job, task: pb.TaskTicket, lost: set[str], attempt: int) -> pb.TaskTicket:
+        """Re-run the map tasks whose output died with ``lost``; a fresh ticket for ``task``."""
+        stages = {s.stage_id: s for s in job.stages[:-1]}
+        with job.recovering:  # several result tasks may notice the same loss at once
+            missing: dict[int, set[int]] = {stage_id: set() for stage_id in stages}
+            self._forget_outputs(job, stages, missing, lost | job.lost_executors)
+            self._run_map_stages(job, missing=missing)
+        fresh = self._task(job, job.stages[-1], task.partition)
+        fresh.result_schema = task.result_schema
+        fresh.attempt = attempt
+        return fresh
+
     def local_result(self, job_id: str) -> pa.Table:
         """The result computed at the scheduler for ``job_id`` (once)."""
         with self._jobs_lock:

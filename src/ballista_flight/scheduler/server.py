@@ -8,7 +8,6 @@ endpoint's ticket streams that piece. Executors register and heartbeat with
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import secrets
@@ -26,7 +25,6 @@ from pyarrow import flight
 
 from ballista_flight import commands
 from ballista_flight.errors import (
-    ExecutorUnavailable,
     PlanningError,
     TicketError,
     Unsupported,
@@ -89,7 +87,6 @@ class SchedulerServer(flight.FlightServerBase):
         self._secret = secret
         self.flight_sql = FlightSqlHandler(self.jobs, self._fetch)
         self._stopping = threading.Event()
-        self._proxy_rr = itertools.count()
         self._sweeper = threading.Thread(target=self._sweep, daemon=True, name="sweeper")
         self._sweeper.start()
         self.http: HealthServer | None = None
@@ -241,18 +238,8 @@ class SchedulerServer(flight.FlightServerBase):
         return reader if isinstance(reader, pa.Table) else reader.read_all()
 
     def _proxy_result(self, ticket: flight.Ticket, task: pb.TaskTicket) -> pa.RecordBatchReader:
-        """Run a final-stage task on an executor and relay its rows."""
-        executors = self.cluster.executors()
-        if not executors:
-            msg = "no executors registered to run the result task"
-            raise ExecutorUnavailable(msg)
-        info = executors[next(self._proxy_rr) % len(executors)]
-        try:
-            reader = self.jobs.peer(info.uri).do_get(ticket)
-        except flight.FlightUnavailableError as exc:
-            msg = f"executor {info.executor_id} unreachable at {info.uri}"
-            raise ExecutorUnavailable(msg) from exc
-        return reader.to_reader()
+        """Run a final-stage task on an executor and relay its rows (recovering lost inputs)."""
+        return self.jobs.run_result(ticket.ticket, task)
 
     def _cancel_query(self, job_id: str) -> int:
         job = self.jobs.job(job_id)
