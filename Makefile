@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test test-fast lint typecheck protos bench bench-scaling clean
+.PHONY: setup run test test-fast lint typecheck protos bench bench-scaling load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ bench: $(BENCH_STAMP)
 
 bench-scaling: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/tpch.py --scale $(SCALE) --scaling 1 2 4
+
+# 16 clients run a TPC-H SF0.1 mix for 2 minutes on a 2-executor cluster; every answer
+# checked, latency and memory reported, no shuffle data left (benchmarks/README.md, "Load").
+LOAD_ARGS ?= --clients 16 --duration 120 --scale 0.1
+load: setup
+	nice -n 10 $(BIN)/python benchmarks/load.py $(LOAD_ARGS)
 
 # Regenerate the wire messages; tests/test_protos.py fails if they are stale.
 protos: setup
