@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import traceback
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
+from google.protobuf.message import DecodeError
 from pyarrow import flight
 
 if TYPE_CHECKING:
@@ -133,7 +135,7 @@ def to_flight_error(exc: BaseException) -> flight.FlightError:
         return flight.FlightUnauthorizedError(message)
     if isinstance(exc, BallistaFlightError):
         return flight.FlightServerError(message)
-    if isinstance(exc, (pa.ArrowInvalid, ValueError, KeyError, TypeError)):
+    if isinstance(exc, (pa.ArrowInvalid, ValueError, KeyError, TypeError, DecodeError)):
         return flight.FlightServerError(f"invalid request: {message}")
     log.exception("internal error", exc_info=exc)
     return flight.FlightInternalError(f"internal error: {type(exc).__name__}: {message}")
@@ -173,3 +175,42 @@ def flight_errors_no_traceback(method: F) -> F:
             raise without_traceback(exc) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+_UNSET: Any = object()
+
+
+def _from_flight_handler(tb: Any) -> bool:
+    """Whether a traceback starts in pyarrow's Flight server callbacks (an RPC handler)."""
+    return tb is not None and str(tb.tb_frame.f_code.co_filename).endswith("_flight.pyx")
+
+
+def keep_tracebacks_from_clients() -> None:
+    """Make pyarrow send clients the error line only, never a traceback.
+
+    pyarrow turns an exception that escapes a Flight handler into an error status
+    whose detail is ``traceback.format_exception(...)``: file paths and code lines
+    of this server. Most handlers raise ``FlightError``, which pyarrow passes on
+    cleanly, but its GetSchema callback does not (``flight_errors_no_traceback``
+    covers ours) and neither do the base class's unimplemented RPCs (DoPut,
+    DoExchange, ... on an executor): this is the net under all of them. This narrows ``traceback.format_exception`` for exceptions leaving a
+    Flight handler to their last line; every other caller (logging included) is
+    unaffected. Idempotent.
+    """
+    original = traceback.format_exception
+    if getattr(original, "_ballista_flight", False):
+        return
+
+    def format_exception(
+        exc: Any, /, value: Any = _UNSET, tb: Any = _UNSET, limit: int | None = None, chain: bool = True
+    ) -> list[str]:
+        trace = getattr(exc, "__traceback__", None) if tb is _UNSET else tb
+        if _from_flight_handler(trace):
+            error = exc if value is _UNSET else value
+            return [f"{type(error).__name__}: {one_line(error)}"]
+        if value is _UNSET:
+            return original(exc, limit=limit, chain=chain)
+        return original(exc, value, tb, limit=limit, chain=chain)
+
+    format_exception._ballista_flight = True  # type: ignore[attr-defined]
+    traceback.format_exception = format_exception  # type: ignore[assignment]

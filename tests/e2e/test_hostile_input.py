@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +16,8 @@ from tests.e2e.cluster_utils import executors
 from tests.e2e.test_bad_input import assert_healthy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import ballista_flight
     from ballista_flight.standalone import StandaloneCluster
 
@@ -91,4 +95,82 @@ def test_oversized_input_is_an_error_or_an_answer_not_a_crash(
         client.sql(sql).to_arrow()
     except flight.FlightError as exc:
         assert "Traceback" not in str(exc), label
+    assert_healthy(client)
+
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+# What a server must never reveal: a Python traceback, or where its own code lives.
+LEAKS = ["Traceback", 'File "', str(ROOT / "src"), "site-packages", ".venv", "ballista_flight/"]
+
+
+def _leaks(label: str, exc: BaseException) -> list[str]:
+    text = str(exc)
+    return [f"{label}: reveals {leak!r}: {text[:300]}" for leak in LEAKS if leak in text]
+
+
+def _calls(scheduler: str, executor: str) -> list[tuple[str, str, Callable[[flight.FlightClient], object]]]:
+    """(label, server, call) for bad input to every RPC both servers answer."""
+    sql = flight.FlightDescriptor.for_command
+    calls: list[tuple[str, str, Callable[[flight.FlightClient], object]]] = []
+    for text in [
+        b"selec 1", b"select * from nowhere", b"\xff\xfe", b"", b"select cast('x' as int)",
+        b"select 1/0", b"create external table t stored as parquet location '/nonexistent-dir/'",
+        b"select * from nation where n_name = ", b"copy (select 1) to '/proc/nope/x.csv'",
+        b"explain analyze select 1", b"set datafusion.execution.target_partitions = 'x'",
+        b"select " + b"(" * 3000 + b"1" + b")" * 3000, b"drop table nowhere",
+    ]:  # fmt: skip
+        calls.append((f"GetFlightInfo {text[:40]!r}", scheduler, lambda c, t=text: c.get_flight_info(sql(t))))
+        calls.append((f"GetSchema {text[:40]!r}", scheduler, lambda c, t=text: c.get_schema(sql(t))))
+    calls.append(
+        ("GetFlightInfo path", scheduler, lambda c: c.get_flight_info(flight.FlightDescriptor.for_path("x")))
+    )
+    for server in (scheduler, executor):
+        for raw in [
+            b"",
+            b"\x00" * 64,
+            b"garbage ticket",
+            pb.SignedTicket(payload=b"\x08\x01").SerializeToString(),
+        ]:
+            calls.append(
+                (f"DoGet {raw[:20]!r}", server, lambda c, r=raw: c.do_get(flight.Ticket(r)).read_all())
+            )
+        for action, body in [
+            ("no_such_action", b""), ("release_job", b"\xff\xff\xff"), ("register_executor", b"\xff\x00garbage"),
+            ("heartbeat", b"\x0a\xff"), ("result_done", b"\x0a\x05abc"), ("job_status", b"no-such-job"),
+            ("cancel_job", b"\xff\xfe"), ("job_profile", b""), ("deregister_executor", b"\xff"),
+        ]:  # fmt: skip
+            calls.append(
+                (f"DoAction {action}", server, lambda c, a=action, b=body: list(c.do_action((a, b))))
+            )
+        calls.append(("ListFlights", server, lambda c: list(c.list_flights())))
+        calls.append(("GetFlightInfo/GetSchema", server, lambda c: c.get_flight_info(sql(b"select 1"))))
+        calls.append(("GetSchema", server, lambda c: c.get_schema(sql(b"select 1"))))
+        calls.append(("DoPut", server, _do_put))
+        calls.append(("DoExchange", server, lambda c: c.do_exchange(sql(b"x"))[1].read_all()))
+    return calls
+
+
+def _do_put(client: flight.FlightClient) -> None:
+    table = pa.table({"x": [1, 2]})
+    writer, _ = client.do_put(flight.FlightDescriptor.for_command(b"t"), table.schema)
+    writer.write_table(table)
+    writer.close()
+
+
+def test_no_server_reveals_a_traceback_or_its_own_paths(
+    memory_cluster: StandaloneCluster, client: ballista_flight.Context
+) -> None:
+    executor = executors(memory_cluster.uri)[0]["uri"]
+    refused, leaks = 0, []
+    for label, uri, call in _calls(memory_cluster.uri, executor):
+        with flight.FlightClient(uri) as plain:
+            try:
+                call(plain)
+            except flight.FlightError as exc:
+                refused += 1
+                leaks += _leaks(label, exc)
+            except Exception as exc:  # a client-side decode error is fine; it must not leak either
+                leaks += _leaks(label, exc)
+    assert not leaks, "\n".join(leaks)
+    assert refused > 30
     assert_healthy(client)

@@ -28,6 +28,7 @@ from ballista_flight.errors import (
     Unsupported,
     flight_errors,
     flight_message,
+    keep_tracebacks_from_clients,
     to_flight_error,
 )
 from ballista_flight.executor.faults import injector
@@ -62,6 +63,7 @@ class ExecutorServer(flight.FlightServerBase):
         self.config = config
         self.executor_id = config.resolved_id()
         objectstore.configure(S3Settings.from_config(config))
+        keep_tracebacks_from_clients()
         super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **server_options(config))
         self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
         self._credentials = internal_credentials(config)

@@ -30,6 +30,7 @@ from ballista_flight.errors import (
     Unsupported,
     flight_errors,
     flight_errors_no_traceback,
+    keep_tracebacks_from_clients,
 )
 from ballista_flight.http import HealthServer
 from ballista_flight.proto import ballista_flight_pb2 as pb
@@ -78,6 +79,7 @@ class SchedulerServer(flight.FlightServerBase):
 
     def __init__(self, config: SchedulerConfig) -> None:
         self.config = config
+        keep_tracebacks_from_clients()
         options = server_options(config, config.auth_users)
         super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **options)
         self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
