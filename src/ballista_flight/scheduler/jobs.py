@@ -848,7 +848,11 @@ class JobManager:
         with job.recovering:  # several result tasks may notice the same loss at once
             missing: dict[int, set[int]] = {stage_id: set() for stage_id in stages}
             self._forget_outputs(job, stages, missing, lost | job.lost_executors)
-            self._run_map_stages(job, missing=missing)
+            try:
+                self._run_map_stages(job, missing=missing)
+            except BaseException as exc:
+                self._fail(job, exc)  # the result cannot be completed: release what is left
+                raise
         fresh = self._task(job, job.stages[-1], task.partition)
         fresh.result_schema = task.result_schema
         fresh.attempt = attempt
