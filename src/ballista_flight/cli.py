@@ -213,19 +213,19 @@ def cancel_statement(ctx: Any, sql: str) -> str | None:
     from pyarrow import flight
 
     options = flight.FlightCallOptions(timeout=10)
+    client = ctx.flight_client  # thread-safe: the statement's own call may still be running on it
     try:
-        with flight.FlightClient(ctx.uri) as client:
-            job_id = ctx.current_job
-            if job_id is None:
-                jobs = json.loads(next(iter(client.do_action("list_jobs", options))).body.to_pybytes())
-                mine = [
-                    j for j in jobs
-                    if j.get("sql") == sql and j.get("state") in ("JOB_QUEUED", "JOB_RUNNING", "JOB_RESULTS_READY")
-                ]  # fmt: skip
-                job_id = mine[-1]["jobId"] if mine else None
-            if job_id is not None:
-                list(client.do_action(("cancel_job", job_id.encode()), options))
-            return str(job_id) if job_id else None
+        job_id = ctx.current_job
+        if job_id is None:
+            jobs = json.loads(next(iter(client.do_action("list_jobs", options))).body.to_pybytes())
+            mine = [
+                j for j in jobs
+                if j.get("sql") == sql and j.get("state") in ("JOB_QUEUED", "JOB_RUNNING", "JOB_RESULTS_READY")
+            ]  # fmt: skip
+            job_id = mine[-1]["jobId"] if mine else None
+        if job_id is not None:
+            list(client.do_action(("cancel_job", job_id.encode()), options))
+        return str(job_id) if job_id else None
     except flight.FlightError as exc:
         print(f"Error: could not cancel: {flight_message(exc)}", file=sys.stderr)
         return None

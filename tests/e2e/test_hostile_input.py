@@ -172,5 +172,5 @@ def test_no_server_reveals_a_traceback_or_its_own_paths(
             except Exception as exc:  # a client-side decode error is fine; it must not leak either
                 leaks += _leaks(label, exc)
     assert not leaks, "\n".join(leaks)
-    assert refused > 30
+    assert refused > 20  # most of them are refused; the rest answered (e.g. GetSchema of DDL)
     assert_healthy(client)
