@@ -20,12 +20,12 @@ def test_off_by_default() -> None:
 def test_fail_twice_then_run() -> None:
     faults = injector("fail:stage=1,partition=0,times=2", "e")
     assert faults is not None
-    for attempt in (0, 1):
+    for attempt in (1, 2):  # attempts count from 1
         with pytest.raises(InjectedFault, match="stage 1 task 0 attempt"):
             faults.before_task(_task(1, 0, attempt))
-    faults.before_task(_task(1, 0, 2))
-    faults.before_task(_task(1, 1, 0))
-    faults.before_task(_task(0, 0, 0))
+    faults.before_task(_task(1, 0, 3))
+    faults.before_task(_task(1, 1, 1))
+    faults.before_task(_task(0, 0, 1))
 
 
 def test_filters_by_plan_bytes_and_executor() -> None:
@@ -44,9 +44,10 @@ def test_stall_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("ballista_flight.executor.faults.time.sleep", slept.append)
     faults = injector("stall:stage=2,seconds=1.5,times=1", "e")
     assert faults is not None
-    faults.before_task(_task(2, 0, 0))
+    faults.before_task(_task(2, 0, 0))  # unset (a result ticket's first attempt)
     faults.before_task(_task(2, 0, 1))
-    assert slept == [1.5]
+    faults.before_task(_task(2, 0, 2))
+    assert slept == [1.5, 1.5]
 
 
 @pytest.mark.parametrize(

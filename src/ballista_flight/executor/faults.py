@@ -6,8 +6,8 @@ before the task starts (never per batch), so production's query path carries
 nothing but a ``None`` check. A spec is ``;``-separated rules, each
 ``ACTION:key=value,...``:
 
-- ``fail:stage=1,partition=0,times=2`` fails task 0 of stage 1 while its attempt
-  number (counted by the scheduler, from 0) is below 2: it fails twice, then runs.
+- ``fail:stage=1,partition=0,times=2`` fails the first two attempts of task 0 of
+  stage 1 (attempts are numbered by the scheduler from 1): it fails twice, then runs.
 - ``stall:stage=2,seconds=5,times=1`` sleeps 5 s before the first attempt of any
   task of stage 2 starts (holding the stage while a test kills a process).
 
@@ -57,7 +57,7 @@ class Rule:
             (self.stage is None or task.stage_id == self.stage)
             and (self.partition is None or task.partition == self.partition)
             and (self.executor is None or executor_id == self.executor)
-            and (self.times is None or task.attempt < self.times)
+            and (self.times is None or max(task.attempt, 1) <= self.times)
             and (self.match is None or self.match in task.plan)
         )
 

@@ -838,7 +838,7 @@ class JobManager:
                     raise TaskFailed(error) from exc
                 avoid |= lost | {info.executor_id}
                 log.warning("job %s: result task lost executors %s; recomputing", job.job_id, sorted(lost))
-                task = self._recover(job, task, lost, attempt + 1)
+                task = self._recover(job, task, lost, attempt + 2)  # attempts count from 1
                 ticket = flight.Ticket(sign(pb.Ticket(task=task), self.secret, self.config.result_ttl_s))
         raise TaskFailed(exhausted_message(task.stage_id, task.partition, self.config.task_attempts, error))
 
