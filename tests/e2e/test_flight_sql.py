@@ -12,6 +12,7 @@ from pathlib import Path
 import adbc_driver_flightsql.dbapi as adbc
 import adbc_driver_manager
 import pyarrow as pa
+import pyarrow.dataset
 import pytest
 from google.protobuf import any_pb2
 from pyarrow import flight
@@ -272,3 +273,20 @@ def test_flightsql_dbapi_client(sql_cluster: StandaloneCluster, reference: objec
     got = json.loads(done.stdout.strip().splitlines()[-1])
     expected = reference.sql(sql).to_arrow_table().to_pydict()  # type: ignore[attr-defined]
     assert got == sorted(map(list, zip(*expected.values(), strict=True)))
+
+
+def test_copy_through_statement_update_reports_rows_written(
+    sql_cluster: StandaloneCluster, tmp_path: Path
+) -> None:
+    target = tmp_path / "regions"
+    update = sql_pb.CommandStatementUpdate(
+        query=f"COPY (SELECT * FROM nation WHERE n_regionkey < 3) TO '{target}/' STORED AS PARQUET"
+    )
+    with flight.FlightClient(sql_cluster.uri) as client:
+        writer, results = client.do_put(flight.FlightDescriptor.for_command(packed(update)), pa.schema([]))
+        writer.done_writing()
+        answer = sql_pb.DoPutUpdateResult()
+        answer.ParseFromString(results.read().to_pybytes())
+        writer.close()
+    written = pa.dataset.dataset(str(target), format="parquet").to_table()
+    assert answer.record_count == written.num_rows == 15
