@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from ballista_flight._version import DATAFUSION_VERSION, __version__
 from ballista_flight.config import ExecutorConfig, SchedulerConfig, env_name
 from ballista_flight.errors import flight_message
+from ballista_flight.logging_setup import LOG_FORMATS, setup_logging
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -128,6 +129,7 @@ def _cmd_standalone(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         auth_users=args.auth_users or "",
         tls=args.tls,
+        log_format=args.log_format,
     )
     cluster.start()
     print(f"ballista-flight cluster ready at {cluster.uri} ({args.executors} executors)", flush=True)
@@ -158,16 +160,23 @@ def format_table(table: pa.Table, max_rows: int = 200) -> str:
     return "\n".join(out)
 
 
-def _run_statement(ctx: Any, sql: str) -> bool:
+# EXPLAIN rows meant for programs, not for reading: shown only on request (--explain-dot).
+_MACHINE_PLANS = ("distributed_plan_dot", "distributed_plan_metrics")
+
+
+def _run_statement(ctx: Any, sql: str, progress: bool = False, explain_dot: bool = False) -> bool:
     """Run one statement and print its result; Ctrl-C cancels it (KeyboardInterrupt goes on)."""
     from pyarrow import flight
 
+    from ballista_flight.client.progress import TextProgress
+
     started = time.perf_counter()
+    bar = TextProgress(sys.stderr) if progress else None
     outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            outcome["table"] = ctx.execute(sql)
+            outcome["table"] = ctx.execute(sql, progress=bar)
         except Exception as exc:
             outcome["error"] = exc
 
@@ -179,9 +188,13 @@ def _run_statement(ctx: Any, sql: str) -> bool:
         while worker.is_alive():
             worker.join(0.1)
     except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
         cancelled = cancel_statement(ctx, sql)
         print(f"\nCancelled{f' job {cancelled}' if cancelled else ''}.", file=sys.stderr)
         raise
+    if bar is not None:
+        bar.close()
     if isinstance(outcome.get("error"), flight.FlightError):
         print(f"Error: {flight_message(outcome['error'])}", file=sys.stderr)
         return False
@@ -190,10 +203,15 @@ def _run_statement(ctx: Any, sql: str) -> bool:
     table = outcome["table"]
     elapsed = time.perf_counter() - started
     if table.column_names == ["plan_type", "plan"]:
-        for kind, plan in zip(
-            table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True
-        ):
-            print(f"{kind}:\n{plan}")
+        plans = dict(
+            zip(table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True)
+        )
+        if explain_dot and "distributed_plan_dot" in plans:
+            print(plans["distributed_plan_dot"], end="")
+            return True
+        for kind, plan in plans.items():
+            if kind not in _MACHINE_PLANS:
+                print(f"{kind}:\n{plan}")
     elif table.num_columns:
         print(format_table(table))
     print(f"({elapsed:.3f}s)")
@@ -267,11 +285,13 @@ def split_statements(text: str) -> list[str]:
 def _cmd_sql(args: argparse.Namespace) -> int:
     ctx = _connect(args)
     ok = True
+    # A live bar only when a person watches: both outputs on a terminal.
+    progress = args.progress and sys.stdout.isatty() and sys.stderr.isatty()
     if args.command or args.file:
         text = args.command if args.command else Path(args.file).read_text()
         try:
             for statement in split_statements(text):
-                ok = _run_statement(ctx, statement) and ok
+                ok = _run_statement(ctx, statement, progress, args.explain_dot) and ok
         except KeyboardInterrupt:
             return 130
         return 0 if ok else 1
@@ -291,7 +311,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
         if line.rstrip().endswith(";"):
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C cancels the statement, not the prompt
                 for statement in split_statements("\n".join(buffer)):
-                    _run_statement(ctx, statement)
+                    _run_statement(ctx, statement, progress, args.explain_dot)
             buffer = []
 
 
@@ -397,6 +417,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error", "critical"],
         help="Logging level [env BALLISTA_FLIGHT_LOG_LEVEL; default info].",
     )
+    parser.add_argument(
+        "--log-format",
+        default=os.environ.get("BALLISTA_FLIGHT_LOG_FORMAT", "text"),
+        choices=list(LOG_FORMATS),
+        help="Log lines as plain text or one JSON object per line, with the job id of lines "
+        "that concern a job [env BALLISTA_FLIGHT_LOG_FORMAT; default text].",
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("scheduler", help="Run the scheduler.", description="Run the scheduler.")
     _add_model_flags(p, SchedulerConfig)
@@ -458,6 +485,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scheduler_flag(p)
     p.add_argument("-c", "--command", help="SQL to run (several statements separated by ';').")
     p.add_argument("-f", "--file", help="File of SQL statements to run.")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("BALLISTA_FLIGHT_PROGRESS", "1").lower() not in {"0", "false", "no", "off"},
+        help="Show a live progress bar while a query runs (only on a terminal) "
+        "[env BALLISTA_FLIGHT_PROGRESS; default on].",
+    )
+    p.add_argument(
+        "--explain-dot",
+        action="store_true",
+        help="For EXPLAIN [ANALYZE] statements print only the stage graph in Graphviz DOT.",
+    )
     p.set_defaults(func=_cmd_sql)  # fmt: skip
     p = sub.add_parser(
         "jobs", help="List recent jobs, or cancel one.", description="List recent jobs, or cancel one."
@@ -471,9 +510,5 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ballista-flight`` command."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(args.log_level, args.log_format, role=args.cmd)
     return int(args.func(args))

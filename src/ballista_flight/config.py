@@ -144,6 +144,9 @@ class SchedulerConfig(SecurityConfig, ObjectStoreConfig):
         description="Comma-separated directories that CREATE EXTERNAL TABLE and COPY TO may use "
         "(symlinks and '..' resolved); empty = no confinement.",
     )
+    job_history: int = Field(
+        1000, ge=1, description="Finished jobs kept for job_status, list_jobs and the web page."
+    )
 
     @model_validator(mode="after")
     def _someone_can_log_in(self) -> Self:

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
     from prometheus_client.metrics_core import Metric
 
+    # path (with its query string) -> (status, body, content type), or None for 404
+    Routes = Callable[[str], tuple[int, bytes, str] | None]
+
 log = logging.getLogger("ballista_flight.http")
 
 
@@ -36,10 +39,18 @@ class _Collector:
 
 
 class HealthServer:
-    """Serves /healthz, /readyz and /metrics on ``host:port`` from a daemon thread."""
+    """Serves /healthz, /readyz and /metrics on ``host:port`` from a daemon thread.
+
+    ``routes`` answers any other path (the scheduler's web page and its JSON API).
+    """
 
     def __init__(
-        self, host: str, port: int, ready: Callable[[], bool], collect: Callable[[], Iterable[Metric]]
+        self,
+        host: str,
+        port: int,
+        ready: Callable[[], bool],
+        collect: Callable[[], Iterable[Metric]],
+        routes: Routes | None = None,
     ) -> None:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Collector(collect))  # type: ignore[arg-type]
@@ -55,12 +66,17 @@ class HealthServer:
                 elif path == "/metrics":
                     self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
                 else:
-                    self._reply(404, b"not found\n", "text/plain")
+                    answer = routes(self.path) if routes is not None else None
+                    if answer is None:
+                        self._reply(404, b"not found\n", "text/plain")
+                    else:
+                        self._reply(*answer)
 
             def _reply(self, code: int, body: bytes, content_type: str) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -57,6 +57,7 @@ class StandaloneCluster:
         auth_tokens: str = "",
         tls: bool = False,
         tls_client_auth: bool = False,
+        log_format: str = "text",
     ) -> None:
         self.n_executors = executors
         self.port = port or _free_port()
@@ -68,6 +69,7 @@ class StandaloneCluster:
         self.extra_scheduler_args = extra_scheduler_args or []
         self.extra_executor_args = extra_executor_args or []
         self.log_level = log_level
+        self.log_format = log_format
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.executors: list[subprocess.Popen[bytes]] = []
         # Security: settings reach the children through the environment, never argv (ps).
@@ -111,7 +113,10 @@ class StandaloneCluster:
         )
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "ballista_flight", "--log-level", self.log_level, *args]
+        cmd = [
+            sys.executable, "-m", "ballista_flight",
+            "--log-level", self.log_level, "--log-format", self.log_format, *args,
+        ]  # fmt: skip
         # The child asks the kernel to end it with us (see cli._die_with_parent).
         env = dict(os.environ, BALLISTA_FLIGHT_PARENT_PID=str(os.getpid()), **self._env)
         return subprocess.Popen(cmd, env=env, start_new_session=True)

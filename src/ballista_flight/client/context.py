@@ -4,13 +4,18 @@ It is also the reference for any other Flight client: ``GetFlightInfo`` with
 the SQL as a command descriptor, then ``DoGet`` of every endpoint's ticket at
 its location (or at the scheduler when the endpoint has none), concatenated in
 endpoint order.
+
+``progress=`` (on :meth:`Context.sql`, :meth:`Context.execute`,
+:meth:`Result.to_arrow`) follows the query while it runs: ``True`` draws a bar
+(Jupyter or terminal), a callable receives every :class:`Progress`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 import pyarrow as pa
 from datafusion import AggregateUDF, ScalarUDF, SessionContext, WindowUDF
@@ -18,13 +23,19 @@ from pyarrow import flight
 
 from ballista_flight import commands, udfs
 from ballista_flight.client.dataframe import DataFrame
+from ballista_flight.client.progress import JOB_ID_HEADER, Poller, Progress, default_renderer
 from ballista_flight.commands import copy_statement, ident, quote
 from ballista_flight.security import Credentials
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
 
     from ballista_flight.proto import ballista_flight_pb2 as pb
+
+# True: the default bar; a callable: called with every change; None/False: nothing.
+ProgressArg = Union[bool, "Callable[[Progress], None]", None]
 
 # Tables the DataFrame API registers for read_parquet/read_csv carry this prefix.
 SCRATCH_PREFIX = "_bf_read_"
@@ -33,27 +44,45 @@ SCRATCH_PREFIX = "_bf_read_"
 class Result:
     """A query's result; runs on first use and is cached."""
 
-    def __init__(self, ctx: Context, sql: str) -> None:
+    def __init__(self, ctx: Context, sql: str, progress: ProgressArg = None) -> None:
         self._ctx = ctx
         self.sql = sql
+        self.progress = progress
         self._table: pa.Table | None = None
         self.info: flight.FlightInfo | None = None
 
-    def to_arrow(self) -> pa.Table:
+    def to_arrow(self, progress: ProgressArg = None) -> pa.Table:
         """The whole result as a ``pyarrow.Table``."""
         if self._table is None:
-            self.info, self._table = self._ctx._run(self.sql)
+            self.info, self._table = self._ctx._run(self.sql, progress or self.progress)
         return self._table
+
+    @property
+    def job_id(self) -> str | None:
+        """The scheduler's id of the job that ran this query (once it ran)."""
+        return self.info.app_metadata.decode() if self.info is not None else None
 
     def to_pandas(self) -> pd.DataFrame:
         """The whole result as a pandas DataFrame."""
         return self.to_arrow().to_pandas()
 
-    def explain(self) -> str:
-        """The distributed plan of this query."""
-        table = self._ctx._run("EXPLAIN " + self.sql)[1]
+    def explain(self, analyze: bool = False, format: str = "text") -> str:
+        """The distributed plan of this query.
+
+        ``analyze=True`` runs the query on the cluster and annotates every stage and
+        operator with what it did (rows, time, spills, shuffle bytes);
+        ``format="dot"`` gives the stage graph in Graphviz DOT instead of text.
+        """
+        if format not in ("text", "dot"):
+            msg = f"format must be 'text' or 'dot', not {format!r}"
+            raise ValueError(msg)
+        table = self._ctx._run(("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + self.sql)[1]
         rows = dict(zip(table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True))
-        return rows.get("distributed_plan") or rows.get("physical_plan") or ""
+        if format == "dot":
+            return str(rows.get("distributed_plan_dot", ""))
+        if analyze:
+            return str(rows.get("distributed_plan_analyzed", ""))
+        return str(rows.get("distributed_plan") or rows.get("physical_plan") or "")
 
     def write_parquet(
         self, path: str, *, partition_by: list[str] | None = None, options: dict[str, str] | None = None
@@ -97,6 +126,7 @@ class Context:
         self.uri = uri
         self._credentials = credentials or Credentials()
         self._client = self._credentials.client(uri)
+        self._timeout = timeout
         self._options = flight.FlightCallOptions(timeout=timeout)
         self._peers: dict[str, flight.FlightClient] = {}
         # Builds DataFrame plans; its tables are empty stand-ins with the cluster's schemas.
@@ -108,13 +138,13 @@ class Context:
         """The authenticated Flight client to the scheduler (for actions such as ``list_jobs``)."""
         return self._client
 
-    def sql(self, query: str) -> Result:
+    def sql(self, query: str, progress: ProgressArg = None) -> Result:
         """A lazily run query."""
-        return Result(self, query)
+        return Result(self, query, progress)
 
-    def execute(self, statement: str) -> pa.Table:
+    def execute(self, statement: str, progress: ProgressArg = None) -> pa.Table:
         """Run a statement now and return its result."""
-        return self._run(statement)[1]
+        return self._run(statement, progress)[1]
 
     def _register(self, name: str, body: str) -> None:
         """(Re)define table ``name``: a second registration replaces the first."""
@@ -209,11 +239,32 @@ class Context:
     def _run_command(self, command: pb.SubstraitPlanCommand) -> tuple[flight.FlightInfo, pa.Table]:
         return self._run_descriptor(commands.pack(command))
 
-    def _run(self, sql: str) -> tuple[flight.FlightInfo, pa.Table]:
-        return self._run_descriptor(sql.encode())
+    def _run(self, sql: str, progress: ProgressArg = None) -> tuple[flight.FlightInfo, pa.Table]:
+        return self._run_descriptor(sql.encode(), progress)
 
-    def _run_descriptor(self, command: bytes) -> tuple[flight.FlightInfo, pa.Table]:
-        info = self._client.get_flight_info(flight.FlightDescriptor.for_command(command), self._options)
+    def _run_descriptor(
+        self, command: bytes, progress: ProgressArg = None
+    ) -> tuple[flight.FlightInfo, pa.Table]:
+        callback = default_renderer() if progress is True else (progress or None)
+        if callback is None:
+            return self._run_plain(command, self._options)
+        # Name the job, so its status can be polled while GetFlightInfo runs.
+        job_id = uuid.uuid4().hex[:16]
+        options = flight.FlightCallOptions(timeout=self._timeout, headers=[(JOB_ID_HEADER, job_id.encode())])
+        self.current_job = job_id  # known before GetFlightInfo answers: Ctrl-C can cancel it
+        poller = Poller(self._client, self._options, job_id, callback).start()
+        try:
+            return self._run_plain(command, options)
+        finally:
+            poller.stop()
+            close = getattr(callback, "close", None)
+            if close is not None and progress is True:
+                close()
+
+    def _run_plain(
+        self, command: bytes, options: flight.FlightCallOptions
+    ) -> tuple[flight.FlightInfo, pa.Table]:
+        info = self._client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
         self.current_job = info.app_metadata.decode() if info.app_metadata else None
         tables = [self._fetch(endpoint) for endpoint in info.endpoints]
         if not tables:

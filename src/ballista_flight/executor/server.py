@@ -32,8 +32,15 @@ from ballista_flight.errors import (
     to_flight_error,
 )
 from ballista_flight.executor.faults import injector
-from ballista_flight.executor.task import Source, run_result_task, run_shuffle_task
+from ballista_flight.executor.task import (
+    Source,
+    TaskInputs,
+    run_analyze_task,
+    run_result_task,
+    run_shuffle_task,
+)
 from ballista_flight.http import HealthServer
+from ballista_flight.logging_setup import job_context
 from ballista_flight.objectstore import S3Settings
 from ballista_flight.peers import ClientPool
 from ballista_flight.proto import ballista_flight_pb2 as pb
@@ -216,6 +223,8 @@ class ExecutorServer(flight.FlightServerBase):
             executor_id=self.executor_id,
             running_tasks=running,
             shuffle_bytes=self.store.memory_bytes + self.store.disk_bytes,
+            memory_bytes=self.store.memory_bytes,
+            spilled_bytes=self.store.spilled_bytes,
         )
         results = list(scheduler.do_action(("heartbeat", beat.SerializeToString()), options))
         response = pb.HeartbeatResponse()
@@ -267,36 +276,44 @@ class ExecutorServer(flight.FlightServerBase):
                 self.fetches_served += 1
             return flight.RecordBatchStream(reader)
         if kind == "task":
-            task = parsed.task
-            if self._draining.is_set():
-                msg = f"executor {self.executor_id} is shutting down"
-                raise ExecutorUnavailable(msg)
-            if self.store.is_released(task.job_id):
-                msg = f"job {task.job_id} has finished; its results were already fetched or dropped"
-                raise TicketError(msg)
-            if self.faults is not None:
-                self.faults.before_task(task)
-            if task.output == pb.OUTPUT_RESULT:
-                return self._result_stream(task)
-            status = self._run_shuffle(task)
-            table = pa.table({"task_status": [status.SerializeToString()]}, schema=STATUS_SCHEMA)
-            return flight.RecordBatchStream(table)
+            with job_context(parsed.task.job_id):
+                return self._task_stream(parsed.task)
         msg = f"ticket of kind {kind!r} is not served by executors"
         raise TicketError(msg)
+
+    def _task_stream(self, task: pb.TaskTicket) -> flight.FlightDataStream:
+        if self._draining.is_set():
+            msg = f"executor {self.executor_id} is shutting down"
+            raise ExecutorUnavailable(msg)
+        if self.store.is_released(task.job_id):
+            msg = f"job {task.job_id} has finished; its results were already fetched or dropped"
+            raise TicketError(msg)
+        if self.faults is not None:
+            self.faults.before_task(task)
+        if task.output == pb.OUTPUT_RESULT and not task.analyze:
+            return self._result_stream(task)
+        status = self._run_shuffle(task)
+        table = pa.table({"task_status": [status.SerializeToString()]}, schema=STATUS_SCHEMA)
+        return flight.RecordBatchStream(table)
 
     def _run_shuffle(self, task: pb.TaskTicket) -> pb.TaskStatus:
         with self._slots:
             with self._running_lock:
                 self._running += 1
             try:
-                status = run_shuffle_task(
-                    task,
-                    self._open_source,
-                    self._fetch_pool,
-                    self.store,
-                    self.store.directory,
-                    self.executor_id,
-                )
+                if task.analyze:
+                    status = run_analyze_task(
+                        task, self._open_source, self._fetch_pool, self.store.directory, self.executor_id
+                    )
+                else:
+                    status = run_shuffle_task(
+                        task,
+                        self._open_source,
+                        self._fetch_pool,
+                        self.store,
+                        self.store.directory,
+                        self.executor_id,
+                    )
             finally:
                 with self._running_lock:
                     self._running -= 1
@@ -306,6 +323,7 @@ class ExecutorServer(flight.FlightServerBase):
         return status
 
     def _result_stream(self, task: pb.TaskTicket) -> flight.FlightDataStream:
+        started = time.perf_counter()
         schema, batches, stats = run_result_task(
             task, self._open_source, self._fetch_pool, self.store.directory, self.executor_id
         )
@@ -320,17 +338,23 @@ class ExecutorServer(flight.FlightServerBase):
                     yield batch
             except Exception as exc:
                 raise to_flight_error(exc) from None
-            self._report_result_done(task, rows)
+            self._report_result_done(task, rows, time.perf_counter() - started, stats)
 
         return flight.GeneratorStream(schema, generate())
 
-    def _report_result_done(self, task: pb.TaskTicket, rows: int) -> None:
+    def _report_result_done(
+        self, task: pb.TaskTicket, rows: int, elapsed_s: float, stats: TaskInputs
+    ) -> None:
         status = pb.TaskStatus(
             job_id=task.job_id,
             stage_id=task.stage_id,
             partition=task.partition,
             executor_id=self.executor_id,
             rows=rows,
+            elapsed_s=elapsed_s,
+            operators=stats.operators,
+            bytes_fetched_remote=stats.remote_bytes,
+            bytes_read_local=stats.local_bytes,
         )
         with self._running_lock:
             self.tasks_run += 1

@@ -11,6 +11,7 @@ A decoded plan runs once, so every task decodes its own.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -25,6 +26,7 @@ import pyarrow as pa
 from datafusion import ExecutionPlan, SessionConfig, SessionContext
 
 from ballista_flight.errors import PlanningError, TaskFailed, datafusion_message
+from ballista_flight.executor.metrics import plan_metrics
 from ballista_flight.objectstore import process_stores
 from ballista_flight.plan.protowire import replace_all, replace_submessage
 from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context
@@ -54,9 +56,14 @@ class TaskInputs:
     """What a task read, for its status report."""
 
     remote_bytes: int = 0
+    local_bytes: int = 0
     remote_fetch_s: float = 0.0
     fetch_s: float = 0.0
     plan_s: float = 0.0
+    # name of the directory holding each shuffle input -> its stage (to spot the scans in metrics)
+    input_dirs: dict[str, int] = dataclasses.field(default_factory=dict)
+    # the executed plan's operator metrics (a result task fills them once drained)
+    operators: list[pb.OperatorMetrics] = dataclasses.field(default_factory=list)
 
 
 def schema_from_ipc(data: bytes) -> pa.Schema:
@@ -101,15 +108,16 @@ def scan_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def _write_partition(path: Path, schema: pa.Schema, sources: list[Source]) -> tuple[int, float]:
+def _write_partition(path: Path, schema: pa.Schema, sources: list[Source]) -> tuple[int, float, int]:
     """Write ``sources`` into one IPC file (hard-linking a lone local file).
 
-    Returns the bytes that came from other executors and the seconds spent on them.
+    Returns the bytes that came from other executors, the seconds spent on them,
+    and the bytes read locally.
     """
     if len(sources) == 1 and sources[0].path is not None and _same_names(sources[0].path, schema):
         os.link(sources[0].path, path)
-        return 0, 0.0
-    remote, remote_s = 0, 0.0
+        return 0, 0.0, path.stat().st_size
+    remote, remote_s, local = 0, 0.0, 0
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
         for source in sources:
             started = time.perf_counter()
@@ -121,9 +129,11 @@ def _write_partition(path: Path, schema: pa.Schema, sources: list[Source]) -> tu
                 writer.write_batch(_conform(batch, schema))
                 if source.remote:
                     remote += batch.nbytes
+                else:
+                    local += batch.nbytes
             if source.remote:
                 remote_s += time.perf_counter() - started
-    return remote, remote_s
+    return remote, remote_s, local
 
 
 def _same_names(path: Path, schema: pa.Schema) -> bool:
@@ -166,6 +176,7 @@ def _splice_inputs(
         schema = scan_schema(schema_from_ipc(inp.schema))
         directory = scratch.path / f"in{inp.stage_id}-{uuid.uuid4().hex[:6]}"
         directory.mkdir()
+        stats.input_dirs[directory.name] = inp.stage_id
         empty = _empty_file(directory, schema) if len(inp.read_partitions) < inp.partitions else None
         started = time.perf_counter()
         futures = []
@@ -184,9 +195,10 @@ def _splice_inputs(
                 keys = [] if loc.empty else [(loc, PartitionKey(task.job_id, inp.stage_id, part, 0))]
             futures.append(pool.submit(_gather, path, schema, keys, open_source))
         for future in futures:
-            remote, remote_s = future.result()
+            remote, remote_s, local = future.result()
             stats.remote_bytes += remote
             stats.remote_fetch_s += remote_s
+            stats.local_bytes += local
         stats.fetch_s += time.perf_counter() - started
         plan = replace_submessage(plan, inp.placeholder, _scan(directory, schema, inp.partitions))
     return plan
@@ -194,12 +206,12 @@ def _splice_inputs(
 
 def _gather(
     path: Path, schema: pa.Schema, keys: list[tuple[pb.MapOutputLocation, PartitionKey]], open_source: Open
-) -> tuple[int, float]:
+) -> tuple[int, float, int]:
     started = time.perf_counter()
     sources = [open_source(loc, key) for loc, key in keys]
     opened = time.perf_counter() - started
-    remote, remote_s = _write_partition(path, schema, sources)
-    return remote, remote_s + (opened if any(s.remote for s in sources) else 0.0)
+    remote, remote_s, local = _write_partition(path, schema, sources)
+    return remote, remote_s + (opened if any(s.remote for s in sources) else 0.0), local
 
 
 def decode(ctx: SessionContext, plan: bytes) -> ExecutionPlan:
@@ -268,14 +280,15 @@ def run_shuffle_task(
             partition=task.partition,
             executor_id=executor_id,
             bytes_fetched_remote=stats.remote_bytes,
+            bytes_read_local=stats.local_bytes,
             remote_fetch_s=stats.remote_fetch_s,
             fetch_s=stats.fetch_s,
             plan_s=stats.plan_s,
         )
         if task.output == pb.OUTPUT_MERGE:
-            _run_merge_output(task, plan_bytes, store, status)
+            _run_merge_output(task, plan_bytes, store, status, stats)
         elif task.output == pb.OUTPUT_REPARTITION:
-            _run_repartition_output(task, plan_bytes, store, scratch, status)
+            _run_repartition_output(task, plan_bytes, store, scratch, status, stats)
         elif task.output == pb.OUTPUT_WRITE:
             _run_write_output(task, plan_bytes, scratch, status)
         else:
@@ -292,12 +305,14 @@ def run_shuffle_task(
 
 
 def _run_merge_output(
-    task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, status: pb.TaskStatus
+    task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, status: pb.TaskStatus, stats: TaskInputs
 ) -> None:
     ctx = _context(task, status.executor_id)
     executed = time.perf_counter()
-    batches = list(execute(ctx, decode(ctx, plan_bytes), task.partition))
+    plan = decode(ctx, plan_bytes)
+    batches = list(execute(ctx, plan, task.partition))
     status.execute_s = time.perf_counter() - executed
+    status.operators.extend(plan_metrics(plan, stats.input_dirs))
     if batches:
         schema = batches[0].schema
         status.schema = schema.serialize().to_pybytes()
@@ -307,17 +322,25 @@ def _run_merge_output(
 
 
 def _run_repartition_output(
-    task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, scratch: TaskDir, status: pb.TaskStatus
+    task: pb.TaskTicket,
+    plan_bytes: bytes,
+    store: ShuffleStore,
+    scratch: TaskDir,
+    status: pb.TaskStatus,
+    stats: TaskInputs,
 ) -> None:
-    if task.whole_stage or task.all_partitions:
+    whole = task.whole_stage or task.all_partitions
+    if whole:
         # Inputs hold only this task's share (or the task runs the whole stage):
         # run every partition straight into the partitioner.
         partitioner = replace_submessage(task.partitioner, task.output_placeholder, plan_bytes)
     else:
         ctx = _context(task, status.executor_id)
         executed = time.perf_counter()
-        batches = list(execute(ctx, decode(ctx, plan_bytes), task.partition))
+        stage_plan = decode(ctx, plan_bytes)
+        batches = list(execute(ctx, stage_plan, task.partition))
         status.execute_s = time.perf_counter() - executed
+        status.operators.extend(plan_metrics(stage_plan, stats.input_dirs))
         if not batches:
             return
         produced = scan_schema(batches[0].schema)
@@ -344,6 +367,8 @@ def _run_repartition_output(
         if out and schema is None:
             schema = out[0].schema
         outputs.append(out)
+    if whole:  # the stage plan ran inside the partitioner: report it without the partitioner
+        status.operators.extend(plan_metrics(plan, stats.input_dirs, skip_root=True))
     if schema is None:
         status.partition_s = time.perf_counter() - partitioned
         return
@@ -467,7 +492,36 @@ def run_result_task(
             for partition in partitions:
                 for batch in execute(ctx, plan, partition):
                     yield _conform(batch, schema)
+            stats.operators = plan_metrics(plan, stats.input_dirs)
         finally:
             scratch.cleanup()
 
     return schema, batches(), stats
+
+
+def run_analyze_task(
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, scratch_root: Path, executor_id: str
+) -> pb.TaskStatus:
+    """EXPLAIN ANALYZE of a final-stage task: run it, count and drop its rows, report metrics."""
+    started = time.perf_counter()
+    _, batches, stats = run_result_task(task, open_source, pool, scratch_root, executor_id)
+    executed = time.perf_counter()
+    rows = 0
+    for batch in batches:
+        rows += batch.num_rows
+    return pb.TaskStatus(
+        job_id=task.job_id,
+        stage_id=task.stage_id,
+        partition=task.partition,
+        executor_id=executor_id,
+        rows=rows,
+        empty=rows == 0,
+        bytes_fetched_remote=stats.remote_bytes,
+        bytes_read_local=stats.local_bytes,
+        remote_fetch_s=stats.remote_fetch_s,
+        fetch_s=stats.fetch_s,
+        plan_s=stats.plan_s,
+        execute_s=time.perf_counter() - executed,
+        elapsed_s=time.perf_counter() - started,
+        operators=stats.operators,
+    )

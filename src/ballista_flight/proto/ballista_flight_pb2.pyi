@@ -103,7 +103,7 @@ class ShuffleInput(_message.Message):
     def __init__(self, stage_id: _Optional[int] = ..., kind: _Optional[_Union[OutputKind, str]] = ..., partitions: _Optional[int] = ..., placeholder: _Optional[bytes] = ..., read_partitions: _Optional[_Iterable[int]] = ..., locations: _Optional[_Iterable[_Union[MapOutputLocation, _Mapping]]] = ..., original: _Optional[bytes] = ..., schema: _Optional[bytes] = ...) -> None: ...
 
 class TaskTicket(_message.Message):
-    __slots__ = ("job_id", "stage_id", "partition", "attempt", "plan", "inputs", "output", "partitioner", "output_placeholder", "buckets", "result_schema", "settings", "scheduler_uri", "whole_stage", "all_partitions", "stage_partitions", "sink", "write_dir", "sink_url", "functions", "object_stores", "single_file", "sink_whole")
+    __slots__ = ("job_id", "stage_id", "partition", "attempt", "plan", "inputs", "output", "partitioner", "output_placeholder", "buckets", "result_schema", "settings", "scheduler_uri", "whole_stage", "all_partitions", "stage_partitions", "sink", "write_dir", "sink_url", "functions", "object_stores", "single_file", "sink_whole", "analyze")
     class SettingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +134,7 @@ class TaskTicket(_message.Message):
     OBJECT_STORES_FIELD_NUMBER: _ClassVar[int]
     SINGLE_FILE_FIELD_NUMBER: _ClassVar[int]
     SINK_WHOLE_FIELD_NUMBER: _ClassVar[int]
+    ANALYZE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     stage_id: int
     partition: int
@@ -157,7 +158,8 @@ class TaskTicket(_message.Message):
     object_stores: _containers.RepeatedScalarFieldContainer[str]
     single_file: bool
     sink_whole: bytes
-    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., attempt: _Optional[int] = ..., plan: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[ShuffleInput, _Mapping]]] = ..., output: _Optional[_Union[OutputKind, str]] = ..., partitioner: _Optional[bytes] = ..., output_placeholder: _Optional[bytes] = ..., buckets: _Optional[int] = ..., result_schema: _Optional[bytes] = ..., settings: _Optional[_Mapping[str, str]] = ..., scheduler_uri: _Optional[str] = ..., whole_stage: _Optional[bool] = ..., all_partitions: _Optional[bool] = ..., stage_partitions: _Optional[int] = ..., sink: _Optional[bytes] = ..., write_dir: _Optional[str] = ..., sink_url: _Optional[str] = ..., functions: _Optional[_Iterable[_Union[UserFunction, _Mapping]]] = ..., object_stores: _Optional[_Iterable[str]] = ..., single_file: _Optional[bool] = ..., sink_whole: _Optional[bytes] = ...) -> None: ...
+    analyze: bool
+    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., attempt: _Optional[int] = ..., plan: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[ShuffleInput, _Mapping]]] = ..., output: _Optional[_Union[OutputKind, str]] = ..., partitioner: _Optional[bytes] = ..., output_placeholder: _Optional[bytes] = ..., buckets: _Optional[int] = ..., result_schema: _Optional[bytes] = ..., settings: _Optional[_Mapping[str, str]] = ..., scheduler_uri: _Optional[str] = ..., whole_stage: _Optional[bool] = ..., all_partitions: _Optional[bool] = ..., stage_partitions: _Optional[int] = ..., sink: _Optional[bytes] = ..., write_dir: _Optional[str] = ..., sink_url: _Optional[str] = ..., functions: _Optional[_Iterable[_Union[UserFunction, _Mapping]]] = ..., object_stores: _Optional[_Iterable[str]] = ..., single_file: _Optional[bool] = ..., sink_whole: _Optional[bytes] = ..., analyze: _Optional[bool] = ...) -> None: ...
 
 class FetchTicket(_message.Message):
     __slots__ = ("job_id", "stage_id", "map_partition", "bucket")
@@ -178,7 +180,7 @@ class ResultTicket(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
-    __slots__ = ("job_id", "stage_id", "partition", "executor_id", "rows", "bytes", "bucket_rows", "empty", "elapsed_s", "bytes_fetched_remote", "bytes_read_local", "schema", "fetch_s", "plan_s", "execute_s", "partition_s", "map_rows", "remote_fetch_s", "written_dir", "attempt")
+    __slots__ = ("job_id", "stage_id", "partition", "executor_id", "rows", "bytes", "bucket_rows", "empty", "elapsed_s", "bytes_fetched_remote", "bytes_read_local", "schema", "fetch_s", "plan_s", "execute_s", "partition_s", "map_rows", "remote_fetch_s", "written_dir", "attempt", "operators", "start_s", "end_s", "error")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +201,10 @@ class TaskStatus(_message.Message):
     REMOTE_FETCH_S_FIELD_NUMBER: _ClassVar[int]
     WRITTEN_DIR_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    OPERATORS_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    END_S_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     stage_id: int
     partition: int
@@ -219,35 +225,91 @@ class TaskStatus(_message.Message):
     remote_fetch_s: float
     written_dir: str
     attempt: int
-    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., executor_id: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., bucket_rows: _Optional[_Iterable[int]] = ..., empty: _Optional[bool] = ..., elapsed_s: _Optional[float] = ..., bytes_fetched_remote: _Optional[int] = ..., bytes_read_local: _Optional[int] = ..., schema: _Optional[bytes] = ..., fetch_s: _Optional[float] = ..., plan_s: _Optional[float] = ..., execute_s: _Optional[float] = ..., partition_s: _Optional[float] = ..., map_rows: _Optional[_Iterable[int]] = ..., remote_fetch_s: _Optional[float] = ..., written_dir: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+    operators: _containers.RepeatedCompositeFieldContainer[OperatorMetrics]
+    start_s: float
+    end_s: float
+    error: str
+    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., executor_id: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., bucket_rows: _Optional[_Iterable[int]] = ..., empty: _Optional[bool] = ..., elapsed_s: _Optional[float] = ..., bytes_fetched_remote: _Optional[int] = ..., bytes_read_local: _Optional[int] = ..., schema: _Optional[bytes] = ..., fetch_s: _Optional[float] = ..., plan_s: _Optional[float] = ..., execute_s: _Optional[float] = ..., partition_s: _Optional[float] = ..., map_rows: _Optional[_Iterable[int]] = ..., remote_fetch_s: _Optional[float] = ..., written_dir: _Optional[str] = ..., attempt: _Optional[int] = ..., operators: _Optional[_Iterable[_Union[OperatorMetrics, _Mapping]]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., error: _Optional[str] = ...) -> None: ...
+
+class OperatorMetrics(_message.Message):
+    __slots__ = ("index", "depth", "name", "detail", "output_rows", "elapsed_compute_ns", "spill_count", "spilled_bytes", "spilled_rows", "input_stage", "output_bytes")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_COMPUTE_NS_FIELD_NUMBER: _ClassVar[int]
+    SPILL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SPILLED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SPILLED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_STAGE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    depth: int
+    name: str
+    detail: str
+    output_rows: int
+    elapsed_compute_ns: int
+    spill_count: int
+    spilled_bytes: int
+    spilled_rows: int
+    input_stage: int
+    output_bytes: int
+    def __init__(self, index: _Optional[int] = ..., depth: _Optional[int] = ..., name: _Optional[str] = ..., detail: _Optional[str] = ..., output_rows: _Optional[int] = ..., elapsed_compute_ns: _Optional[int] = ..., spill_count: _Optional[int] = ..., spilled_bytes: _Optional[int] = ..., spilled_rows: _Optional[int] = ..., input_stage: _Optional[int] = ..., output_bytes: _Optional[int] = ...) -> None: ...
 
 class StageStatus(_message.Message):
-    __slots__ = ("stage_id", "tasks", "tasks_done", "output")
+    __slots__ = ("stage_id", "tasks", "tasks_done", "output", "rows", "bytes", "start_s", "end_s", "inputs", "operator", "partitions")
     STAGE_ID_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     TASKS_DONE_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    END_S_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     stage_id: int
     tasks: int
     tasks_done: int
     output: str
-    def __init__(self, stage_id: _Optional[int] = ..., tasks: _Optional[int] = ..., tasks_done: _Optional[int] = ..., output: _Optional[str] = ...) -> None: ...
+    rows: int
+    bytes: int
+    start_s: float
+    end_s: float
+    inputs: _containers.RepeatedScalarFieldContainer[int]
+    operator: str
+    partitions: int
+    def __init__(self, stage_id: _Optional[int] = ..., tasks: _Optional[int] = ..., tasks_done: _Optional[int] = ..., output: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., inputs: _Optional[_Iterable[int]] = ..., operator: _Optional[str] = ..., partitions: _Optional[int] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "sql", "stages", "error", "elapsed_s")
+    __slots__ = ("job_id", "state", "sql", "stages", "error", "elapsed_s", "started_at", "tasks", "tasks_done", "rows_shuffled", "bytes_shuffled", "executors")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SQL_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    TASKS_DONE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_SHUFFLED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_SHUFFLED_FIELD_NUMBER: _ClassVar[int]
+    EXECUTORS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: JobState
     sql: str
     stages: _containers.RepeatedCompositeFieldContainer[StageStatus]
     error: str
     elapsed_s: float
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., sql: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageStatus, _Mapping]]] = ..., error: _Optional[str] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
+    started_at: float
+    tasks: int
+    tasks_done: int
+    rows_shuffled: int
+    bytes_shuffled: int
+    executors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., sql: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageStatus, _Mapping]]] = ..., error: _Optional[str] = ..., elapsed_s: _Optional[float] = ..., started_at: _Optional[float] = ..., tasks: _Optional[int] = ..., tasks_done: _Optional[int] = ..., rows_shuffled: _Optional[int] = ..., bytes_shuffled: _Optional[int] = ..., executors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExecutorRegistration(_message.Message):
     __slots__ = ("executor_id", "uri", "slots", "datafusion_version", "ballista_flight_version", "shuffle_mode")
@@ -274,14 +336,18 @@ class RegistrationResponse(_message.Message):
     def __init__(self, cluster_secret: _Optional[bytes] = ..., heartbeat_interval_ms: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("executor_id", "running_tasks", "shuffle_bytes")
+    __slots__ = ("executor_id", "running_tasks", "shuffle_bytes", "spilled_bytes", "memory_bytes")
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     RUNNING_TASKS_FIELD_NUMBER: _ClassVar[int]
     SHUFFLE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SPILLED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     executor_id: str
     running_tasks: int
     shuffle_bytes: int
-    def __init__(self, executor_id: _Optional[str] = ..., running_tasks: _Optional[int] = ..., shuffle_bytes: _Optional[int] = ...) -> None: ...
+    spilled_bytes: int
+    memory_bytes: int
+    def __init__(self, executor_id: _Optional[str] = ..., running_tasks: _Optional[int] = ..., shuffle_bytes: _Optional[int] = ..., spilled_bytes: _Optional[int] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
     __slots__ = ("known",)

@@ -26,6 +26,12 @@ class ExecutorInfo:
     free: int = 0
     last_seen: float = field(default_factory=time.monotonic)
     tasks_done: int = 0
+    registered_at: float = field(default_factory=time.time)
+    # from the latest heartbeat: load and shuffle store of the executor
+    running_tasks: int = 0
+    shuffle_bytes: int = 0
+    memory_bytes: int = 0
+    spilled_bytes: int = 0
 
 
 class VersionMismatch(TicketError):
@@ -70,6 +76,10 @@ class Cluster:
             if info is None:
                 return False
             info.last_seen = time.monotonic()
+            info.running_tasks = beat.running_tasks
+            info.shuffle_bytes = beat.shuffle_bytes
+            info.memory_bytes = beat.memory_bytes
+            info.spilled_bytes = beat.spilled_bytes
             return True
 
     def reap(self) -> list[ExecutorInfo]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ from ballista_flight.errors import (
     datafusion_message,
     flight_message,
 )
+from ballista_flight.logging_setup import job_context
 from ballista_flight.objectstore import ObjectStores, S3Settings, buckets_in
 from ballista_flight.peers import ClientPool
 from ballista_flight.plan.physical import snapshot
@@ -39,6 +41,7 @@ from ballista_flight.plan.stages import ExchangeKind, Stage, cut_stages, render,
 from ballista_flight.plan.substrait import from_substrait
 from ballista_flight.plan.writes import split_sink, temporary_url
 from ballista_flight.proto import ballista_flight_pb2 as pb
+from ballista_flight.scheduler import report
 from ballista_flight.scheduler.dataroots import check_statement, parse_roots
 from ballista_flight.scheduler.statements import (
     MAX_OPERATORS,
@@ -72,6 +75,8 @@ _KIND_TO_PB = {
 # How long a failed write waits for its running tasks before removing their files.
 WRITE_DRAIN_S = 30.0
 CALL_TIMEOUT_S = 30.0
+# A job id a client chose (to follow its job while GetFlightInfo runs).
+JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class JobCancelled(TaskFailed):
@@ -131,26 +136,23 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     write_dir: str = ""  # COPY / INSERT: where tasks write before the files are published
     recovering: threading.Lock = field(default_factory=threading.Lock)
+    started_at: float = field(default_factory=time.time)
+    # stage id -> seconds after the job started when its first task was launched
+    stage_started: dict[int, float] = field(default_factory=dict)
+    # final-stage tasks (reported by executors when their stream ended, or run by EXPLAIN ANALYZE)
+    result_tasks: list[pb.TaskStatus] = field(default_factory=list)
+    # task attempts that failed (lost executors, errors), with their error
+    failed_tasks: list[pb.TaskStatus] = field(default_factory=list)
+    analyze: bool = False
+    result_schema: bytes = b""
 
     def status(self) -> pb.JobStatus:
-        """The job as a protobuf message."""
-        end = self.finished or time.monotonic()
-        return pb.JobStatus(
-            job_id=self.job_id,
-            state=self.state,  # type: ignore[arg-type]
-            sql=self.sql,
-            error=self.error,
-            elapsed_s=end - self.created,
-            stages=[
-                pb.StageStatus(
-                    stage_id=s.stage_id,
-                    tasks=s.tasks,
-                    tasks_done=self.tasks_done.get(s.stage_id, 0),
-                    output=s.output.value,
-                )
-                for s in self.stages
-            ],
-        )
+        """The job as a protobuf message: state, per-stage progress, rows and bytes."""
+        return report.job_status(self)
+
+
+# Upper bounds (seconds) of the task duration histogram on /metrics.
+TASK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 @dataclass
@@ -176,6 +178,25 @@ class Totals:
     task_seconds: float = 0.0
     shuffle_bytes: int = 0
     remote_bytes: int = 0
+    shuffle_rows: int = 0
+    read_bytes: int = 0  # shuffle bytes tasks read, local and remote
+    jobs_finished: dict[str, int] = field(default_factory=dict)
+    spilled_bytes: int = 0  # operators' own spills (sorts, joins, aggregates) inside tasks
+    # task durations: count per upper bound of TASK_BUCKETS (the last is +Inf)
+    task_buckets: list[int] = field(default_factory=lambda: [0] * (len(TASK_BUCKETS) + 1))
+
+    def add_task(self, status: pb.TaskStatus) -> None:
+        """Count a finished task."""
+        self.tasks += 1
+        self.task_seconds += status.elapsed_s
+        self.shuffle_bytes += status.bytes
+        self.remote_bytes += status.bytes_fetched_remote
+        self.read_bytes += status.bytes_fetched_remote + status.bytes_read_local
+        self.spilled_bytes += sum(op.spilled_bytes for op in status.operators)
+        index = next(
+            (i for i, bound in enumerate(TASK_BUCKETS) if status.elapsed_s <= bound), len(TASK_BUCKETS)
+        )
+        self.task_buckets[index] += 1
 
 
 @dataclass
@@ -228,11 +249,14 @@ class JobManager:
         sql: str,
         client_gone: Callable[[], bool] | None = None,
         params: dict[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> Submitted:
         """Run ``sql`` up to its final stage; return the result's schema and endpoints.
 
         ``client_gone`` tells whether the caller cancelled or timed out; the job then stops.
         ``params`` are the values of ``$1, $2, ...`` (keys ``"1", "2", ...``).
+        ``job_id`` is an id the client chose, so it can follow the job (``job_status``)
+        while this call still runs.
         """
         if len(sql.encode()) > MAX_SQL_BYTES:
             msg = f"SQL text is {len(sql.encode())} bytes; the limit is {MAX_SQL_BYTES}"
@@ -244,12 +268,14 @@ class JobManager:
         if operators > MAX_OPERATORS:
             msg = f"statement too complex: {operators} operators (the limit is {MAX_OPERATORS})"
             raise PlanningError(msg)
-        job = self._new_job(sql, client_gone, params)
-        try:
-            return self._submit(job)
-        except BaseException as exc:
-            self._fail(job, exc)
-            raise
+        job = self._new_job(sql, client_gone, params, job_id)
+        with job_context(job.job_id):
+            log.debug("job submitted: %s", " ".join(sql.split())[:200])
+            try:
+                return self._submit(job)
+            except BaseException as exc:
+                self._fail(job, exc)
+                raise
 
     def submit_substrait(
         self,
@@ -296,10 +322,23 @@ class JobManager:
                 self._ctx.deregister_table(name)
 
     def _new_job(
-        self, sql: str, client_gone: Callable[[], bool] | None, params: dict[str, Any] | None = None
+        self,
+        sql: str,
+        client_gone: Callable[[], bool] | None,
+        params: dict[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> Job:
-        job = Job(job_id=uuid.uuid4().hex[:16], sql=sql, client_gone=client_gone, params=params or {})
+        """A new tracked job; ``job_id`` is one the client chose (checked), else a fresh one."""
+        if job_id is not None and not JOB_ID.match(job_id):
+            msg = "a job id is 1 to 64 letters, digits, '.', '_' or '-'"
+            raise PlanningError(msg)
+        job = Job(
+            job_id=job_id or uuid.uuid4().hex[:16], sql=sql, client_gone=client_gone, params=params or {}
+        )
         with self._jobs_lock:
+            if job.job_id in self._jobs:
+                msg = f"job id {job.job_id} is already in use"
+                raise PlanningError(msg)
             self._jobs[job.job_id] = job
         return job
 
@@ -462,13 +501,22 @@ class JobManager:
 
     def _explain(self, job: Job, rest: str) -> Submitted:
         options, query = explain_options(rest)
-        if "analyze" in options:
-            msg = "EXPLAIN ANALYZE is not supported yet; use EXPLAIN for the distributed plan"
+        kind, _ = classify(query)
+        if "analyze" in options and kind is not StatementKind.QUERY:
+            msg = "EXPLAIN ANALYZE runs queries only"
             raise PlanningError(msg)
-        return self._explain_dataframe(job, self.plan_sql(query))
+        return self._explain_dataframe(job, self.plan_sql(query), frozenset(options))
 
-    def _explain_dataframe(self, job: Job, df: DataFrame) -> Submitted:
+    def _explain_dataframe(self, job: Job, df: DataFrame, options: frozenset[str] = frozenset()) -> Submitted:
+        """The distributed plan (``options``: ``analyze``, ``verbose``, ``format:graphviz``)."""
         stages = self._stages(df)
+        if "analyze" in options:
+            return self._analyze(job, df, stages, verbose="verbose" in options)
+        if stages is not None and options & {"format:graphviz", "format:dot"}:
+            # EXPLAIN FORMAT GRAPHVIZ (DataFusion's name for it) or FORMAT DOT: the stage graph only.
+            return self._local(
+                job, pa.table({"plan_type": ["distributed_plan_dot"], "plan": [to_dot(stages)]})
+            )
         rows = [("logical_plan", df.optimized_logical_plan().display_indent())]
         if stages is None:
             rows.append(("physical_plan", df.execution_plan().display_indent()))
@@ -478,6 +526,32 @@ class JobManager:
         table = pa.table(
             {"plan_type": [r[0] for r in rows], "plan": [r[1] for r in rows]},
         )
+        return self._local(job, table)
+
+    def _analyze(self, job: Job, df: DataFrame, stages: list[Stage] | None, verbose: bool) -> Submitted:
+        """Run the query on the cluster, dropping its rows; answer its stages with their metrics."""
+        if stages is None:
+            msg = "EXPLAIN ANALYZE needs a plan the executors can run (this one reads scheduler-only tables)"
+            raise PlanningError(msg)
+        if stages[-1].output is not ExchangeKind.RESULT:
+            msg = "EXPLAIN ANALYZE runs queries only, not COPY or INSERT"
+            raise PlanningError(msg)
+        job.stages = stages
+        job.analyze = True
+        job.result_schema = df.schema().serialize().to_pybytes()
+        self.cluster.wait_for_executors(self.config.executor_wait_s)
+        job.state = pb.JOB_RUNNING
+        job.settings = self._task_settings()
+        job.planned_s = time.monotonic() - job.created
+        self._run_map_stages(job, with_final=True)
+        job.map_stages_s = time.monotonic() - job.created - job.planned_s
+        details = report.stage_reports(job)
+        rows = [
+            ("distributed_plan_analyzed", report.render_analyzed(job, details, verbose)),
+            ("distributed_plan_metrics", report.to_json(details)),
+            ("distributed_plan_dot", to_dot(stages)),
+        ]
+        table = pa.table({"plan_type": [r[0] for r in rows], "plan": [r[1] for r in rows]})
         return self._local(job, table)
 
     def _local(self, job: Job, table: pa.Table) -> Submitted:
@@ -505,6 +579,7 @@ class JobManager:
         endpoints = []
         result_schema = schema.serialize().to_pybytes()
         job.final_pending = set(range(final.tasks))
+        job.stage_started[final.stage_id] = time.monotonic() - job.created
         for partition in range(final.tasks):
             executor = executors[next(self._rr) % len(executors)]
             task = self._task(job, final, partition)
@@ -556,6 +631,8 @@ class JobManager:
             partition=partition,
             plan=stage.task_plan(partition),
             output=_KIND_TO_PB[stage.output],  # type: ignore[arg-type]
+            analyze=job.analyze and stage.output is ExchangeKind.RESULT,
+            result_schema=job.result_schema if stage.output is ExchangeKind.RESULT else b"",
             partitioner=stage.partitioner,
             output_placeholder=stage.output_placeholder,
             buckets=stage.buckets,
@@ -629,7 +706,7 @@ class JobManager:
                         continue
                     if stage_id not in missing:
                         missing[stage_id] = set(range(stage.tasks))
-                        started[stage_id] = time.monotonic() - job.created
+                        started[stage_id] = job.stage_started[stage_id] = time.monotonic() - job.created
                         job.outputs[stage_id] = [
                             pb.MapOutputLocation(map_partition=p, empty=True) for p in range(stage.partitions)
                         ]
@@ -663,6 +740,17 @@ class JobManager:
                         status = future.result()
                         uri = self._uri_of(status.executor_id)
                     except (ExecutorUnavailable, TaskFailed) as exc:
+                        job.failed_tasks.append(
+                            pb.TaskStatus(
+                                job_id=job.job_id,
+                                stage_id=stage.stage_id,
+                                partition=task,
+                                executor_id=attempt.executor_id or "",
+                                error=str(exc),
+                                attempt=attempts.get((stage.stage_id, task), 1),
+                                end_s=time.monotonic() - job.created,
+                            )
+                        )
                         if not self.cluster.executors():
                             raise  # nothing left to retry on: fail now, clearly
                         key = (stage.stage_id, task)
@@ -706,12 +794,14 @@ class JobManager:
             )
         if status.schema and stage.stage_id not in job.schemas:
             job.schemas[stage.stage_id] = status.schema
-        job.task_statuses.append(status)
+        if stage.output is ExchangeKind.RESULT:
+            job.result_tasks.append(status)
+        else:
+            job.task_statuses.append(status)
+        if stage.output in (ExchangeKind.REPARTITION, ExchangeKind.MERGE):
+            self.stats.shuffle_rows += status.rows
         job.tasks_done[stage.stage_id] = job.tasks_done.get(stage.stage_id, 0) + 1
-        self.stats.tasks += 1
-        self.stats.task_seconds += status.elapsed_s
-        self.stats.shuffle_bytes += status.bytes
-        self.stats.remote_bytes += status.bytes_fetched_remote
+        self.stats.add_task(status)
 
     def _lost_executors(self, job: Job, exc: BaseException) -> set[str]:
         """Executors involved in ``job`` that no longer answer (and are forgotten)."""
@@ -768,16 +858,22 @@ class JobManager:
         if job.cancelled.is_set():
             msg = "job cancelled"
             raise TaskFailed(msg)
-        info = self.cluster.acquire(self.config.executor_wait_s, avoid=attempt.avoid)
-        attempt.executor_id = info.executor_id
-        try:
-            if job.cancelled.is_set():
-                msg = "job cancelled"
-                raise TaskFailed(msg)
-            job.executors_used.add(info.executor_id)
-            return self._call(info, job, task)
-        finally:
-            self.cluster.release(info)
+        with job_context(job.job_id):
+            info = self.cluster.acquire(self.config.executor_wait_s, avoid=attempt.avoid)
+            attempt.executor_id = info.executor_id
+            try:
+                if job.cancelled.is_set():
+                    msg = "job cancelled"
+                    raise TaskFailed(msg)
+                job.executors_used.add(info.executor_id)
+                started = time.monotonic() - job.created
+                status = self._call(info, job, task)
+                status.start_s = started
+                status.end_s = time.monotonic() - job.created
+                status.attempt = task.attempt
+                return status
+            finally:
+                self.cluster.release(info)
 
     def _call(self, info: ExecutorInfo, job: Job, task: pb.TaskTicket) -> pb.TaskStatus:
         ticket = sign(pb.Ticket(task=task), self.secret, self.config.result_ttl_s)
@@ -875,6 +971,12 @@ class JobManager:
             job = self._jobs.get(status.job_id)
         if job is None or job.state != pb.JOB_RESULTS_READY:
             return
+        if status.partition in job.final_pending:
+            status.end_s = time.monotonic() - job.created
+            status.start_s = max(job.planned_s + job.map_stages_s, status.end_s - status.elapsed_s)
+            job.result_tasks.append(status)
+            job.tasks_done[status.stage_id] = job.tasks_done.get(status.stage_id, 0) + 1
+            self.stats.add_task(status)
         job.final_pending.discard(status.partition)
         if not job.final_pending:
             self._finish(job)
@@ -892,6 +994,9 @@ class JobManager:
             return
         job.state = pb.JOB_SUCCEEDED
         job.finished = time.monotonic()
+        self._count_finished(job)
+        with job_context(job.job_id):
+            log.info("job %s succeeded in %.3fs", job.job_id, job.finished - job.created)
         self._release(job)
 
     def cancel(self, job_id: str) -> pb.JobStatus:
@@ -930,8 +1035,14 @@ class JobManager:
         job.error = str(exc)
         job.finished = time.monotonic()
         job.cancelled.set()
-        log.info("job %s failed: %s", job.job_id, exc)
+        self._count_finished(job)
+        with job_context(job.job_id):
+            log.info("job %s failed: %s", job.job_id, exc)
         self._release(job)
+
+    def _count_finished(self, job: Job) -> None:
+        name = report.state_name(job.state)
+        self.stats.jobs_finished[name] = self.stats.jobs_finished.get(name, 0) + 1
 
     def _release(self, job: Job, wait_s: float = 0.0) -> None:
         """Tell the executors to drop the job's data (waiting up to ``wait_s`` for them)."""
@@ -957,17 +1068,18 @@ class JobManager:
             jobs = list(self._jobs.values())
         for job in jobs:
             if job.state == pb.JOB_RESULTS_READY and now - job.created > self.config.result_ttl_s:
-                log.info(
-                    "job %s: results not fetched within %.0fs; releasing",
-                    job.job_id,
-                    self.config.result_ttl_s,
-                )
+                with job_context(job.job_id):
+                    log.info(
+                        "job %s: results not fetched within %.0fs; releasing",
+                        job.job_id,
+                        self.config.result_ttl_s,
+                    )
                 self._finish(job)
         with self._jobs_lock:
             finished = sorted(
                 (j for j in self._jobs.values() if j.finished is not None), key=lambda j: j.finished or 0
             )
-            for job in finished[: max(0, len(finished) - 1000)]:
+            for job in finished[: max(0, len(finished) - self.config.job_history)]:
                 del self._jobs[job.job_id]
 
     def jobs(self) -> list[Job]:

@@ -16,11 +16,6 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from google.protobuf.json_format import MessageToDict
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    SummaryMetricFamily,
-)
 from pyarrow import flight
 
 from ballista_flight import commands
@@ -37,9 +32,12 @@ from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.proto import flight_actions_pb2 as actions_pb
 from ballista_flight.proto import flight_sql_pb2 as sql_pb
 from ballista_flight.scheduler import flightsql as fsql
+from ballista_flight.scheduler import webui
 from ballista_flight.scheduler.cluster import Cluster
 from ballista_flight.scheduler.flightsql_handler import FLIGHT_SQL_ACTIONS, FlightSqlHandler
 from ballista_flight.scheduler.jobs import JobManager, Submitted
+from ballista_flight.scheduler.metrics import scheduler_metrics
+from ballista_flight.scheduler.progress import MIDDLEWARE_KEY, JobIdMiddlewareFactory, requested_job_id
 from ballista_flight.scheduler.statements import StatementKind, classify
 from ballista_flight.security import scheme, server_options
 from ballista_flight.tickets import verify
@@ -81,6 +79,8 @@ class SchedulerServer(flight.FlightServerBase):
         self.config = config
         keep_tracebacks_from_clients()
         options = server_options(config, config.auth_users)
+        # Our middleware beside auth's: it reads the job id a client chose (x-ballista-job-id).
+        options["middleware"] = {**options.get("middleware", {}), MIDDLEWARE_KEY: JobIdMiddlewareFactory()}
         super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **options)
         self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
         secret = config.cluster_secret.encode() if config.cluster_secret else secrets.token_bytes(32)
@@ -94,44 +94,15 @@ class SchedulerServer(flight.FlightServerBase):
         self.http: HealthServer | None = None
         if config.http_port >= 0:
             self.http = HealthServer(
-                config.host, config.http_port, lambda: bool(self.cluster.executors()), self._metrics
+                config.host,
+                config.http_port,
+                lambda: bool(self.cluster.executors()),
+                self._metrics,
+                routes=webui.routes(self.jobs, self.cluster),
             )
 
     def _metrics(self) -> Iterator[Metric]:
-        jobs = GaugeMetricFamily("ballista_flight_jobs", "Tracked jobs by state.", labels=["state"])
-        states: dict[str, int] = {}
-        for job in self.jobs.jobs():
-            name = pb.JobState.Name(job.state).removeprefix("JOB_").lower()
-            states[name] = states.get(name, 0) + 1
-        for name in ("queued", "running", "results_ready", "succeeded", "failed", "cancelled"):
-            jobs.add_metric([name], states.get(name, 0))
-        yield jobs
-        executors = self.cluster.executors()
-        yield GaugeMetricFamily("ballista_flight_executors", "Registered executors.", value=len(executors))
-        slots = GaugeMetricFamily("ballista_flight_executor_slots", "Task slots by state.", labels=["state"])
-        slots.add_metric(["free"], sum(e.free for e in executors))
-        slots.add_metric(["busy"], sum(e.slots - e.free for e in executors))
-        yield slots
-        yield GaugeMetricFamily(
-            "ballista_flight_task_queue_length", "Tasks waiting for a free slot.", value=self.cluster.waiting
-        )
-        stats = self.jobs.stats
-        yield SummaryMetricFamily(
-            "ballista_flight_task_duration_seconds",
-            "Map tasks run by executors: count and total seconds.",
-            count_value=stats.tasks,
-            sum_value=stats.task_seconds,
-        )
-        yield CounterMetricFamily(
-            "ballista_flight_shuffle_written_bytes",
-            "Shuffle bytes written by map tasks.",
-            value=stats.shuffle_bytes,
-        )
-        yield CounterMetricFamily(
-            "ballista_flight_shuffle_remote_read_bytes",
-            "Shuffle bytes map tasks fetched from other executors.",
-            value=stats.remote_bytes,
-        )
+        return scheduler_metrics(self.jobs, self.cluster)
 
     def _sweep(self) -> None:
         while not self._stopping.wait(1.0):
@@ -175,7 +146,9 @@ class SchedulerServer(flight.FlightServerBase):
     ) -> flight.FlightInfo:
         command = _command_of(descriptor)
         if isinstance(command, str):
-            submitted = self.jobs.submit(command, client_gone=context.is_cancelled)
+            submitted = self.jobs.submit(
+                command, client_gone=context.is_cancelled, job_id=requested_job_id(context)
+            )
             return self._flight_info(descriptor, submitted, flight_sql=False)
         if isinstance(command, pb.SubstraitPlanCommand):
             submitted = self.jobs.submit_substrait(
