@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test test-fast lint typecheck protos bench bench-scaling load clean
+.PHONY: setup run test test-fast lint typecheck protos bench bench-scaling load clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+# The web page test loads the scheduler's page in headless Chromium (Debian's package; we run as root).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: lint typecheck chromium
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 test-fast: setup

@@ -103,3 +103,6 @@ def setup_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
+    # DataFusion's Rust logs reach Python logging too; at debug they are thousands of lines
+    # per session (every function it registers). Ours are the ones to debug.
+    logging.getLogger("datafusion").setLevel(max(root.level, logging.INFO))

@@ -282,6 +282,7 @@ class ExecutorServer(flight.FlightServerBase):
         raise TicketError(msg)
 
     def _task_stream(self, task: pb.TaskTicket) -> flight.FlightDataStream:
+        log.debug("task: stage %d partition %d attempt %d", task.stage_id, task.partition, task.attempt)
         if self._draining.is_set():
             msg = f"executor {self.executor_id} is shutting down"
             raise ExecutorUnavailable(msg)

@@ -1059,7 +1059,8 @@ class JobManager:
             options = flight.FlightCallOptions(timeout=CALL_TIMEOUT_S)
             list(self._clients.get(uri).do_action(("release_job", body), options))
         except flight.FlightError as exc:
-            log.warning("could not release job %s on %s: %s", job_id, uri, exc)
+            with job_context(job_id):
+                log.warning("could not release job %s on %s: %s", job_id, uri, exc)
 
     def expire(self) -> None:
         """Drop results nobody fetched within the TTL, and old finished jobs."""
