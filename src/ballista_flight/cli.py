@@ -495,7 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--explain-dot",
         action="store_true",
-        help="For EXPLAIN [ANALYZE] statements print only the stage graph in Graphviz DOT.",
+        default=os.environ.get("BALLISTA_FLIGHT_EXPLAIN_DOT", "").lower() in {"1", "true", "yes", "on"},
+        help="For EXPLAIN [ANALYZE] statements print only the stage graph in Graphviz DOT "
+        "[env BALLISTA_FLIGHT_EXPLAIN_DOT].",
     )
     p.set_defaults(func=_cmd_sql)  # fmt: skip
     p = sub.add_parser(
