@@ -328,6 +328,10 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
                 body = next(iter(client.do_action(("cancel_job", args.cancel.encode())))).body
                 print(f"job {args.cancel}: {json.loads(body.to_pybytes())['state']}")
                 return 0
+            if args.status:
+                body = next(iter(client.do_action(("job_status", args.status.encode())))).body
+                print(format_job_status(json.loads(body.to_pybytes())))
+                return 0
             jobs = json.loads(next(iter(client.do_action("list_jobs"))).body.to_pybytes())
         except flight.FlightError as exc:
             print(f"Error: {flight_message(exc)}", file=sys.stderr)
@@ -346,6 +350,35 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
     ]
     print(format_table(pa.Table.from_pylist(rows)) if rows else "no jobs")
     return 0
+
+
+def format_job_status(job: dict[str, Any]) -> str:
+    """One job (the JSON of the job_status action) as text: its state, then a row per stage."""
+    import pyarrow as pa
+
+    state = str(job.get("state", "")).removeprefix("JOB_").lower()
+    head = (
+        f"job {job.get('jobId')}: {state} after {float(job.get('elapsedS', 0.0)):.3f}s, "
+        f"{job.get('tasksDone', 0)}/{job.get('tasks', 0)} tasks, {int(job.get('rowsShuffled', 0)):,} rows "
+        f"and {int(job.get('bytesShuffled', 0)):,} bytes shuffled, executors {', '.join(job.get('executors', []))}"
+    )
+    if job.get("error"):
+        head += f"\nerror: {job['error']}"
+    rows = [
+        {
+            "stage": int(s.get("stageId", 0)),
+            "operator": s.get("operator", ""),
+            "output": s.get("output", ""),
+            "inputs": ",".join(str(i) for i in s.get("inputs", [])),
+            "tasks": f"{s.get('tasksDone', 0)}/{s.get('tasks', 0)}",
+            "rows": int(s.get("rows", 0)),
+            "bytes": int(s.get("bytes", 0)),
+            "start_s": round(float(s.get("startS", 0.0)), 3),
+            "end_s": round(float(s.get("endS", 0.0)), 3),
+        }
+        for s in job.get("stages", [])
+    ]
+    return head + ("\n" + format_table(pa.Table.from_pylist(rows)) if rows else "")
 
 
 def _add_scheduler_flag(parser: argparse.ArgumentParser) -> None:
@@ -505,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_scheduler_flag(p)
     p.add_argument("--cancel", metavar="JOB_ID", help="Cancel this job.")
+    p.add_argument("--status", metavar="JOB_ID", help="Show this job: state, and each stage's progress.")
     p.set_defaults(func=_cmd_jobs)  # fmt: skip
     return parser
 

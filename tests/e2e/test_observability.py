@@ -155,6 +155,19 @@ def test_job_status_keeps_stages_tasks_executors_and_errors(observed: Observed) 
     assert len(final) == 1
     assert final[0]["rows"] == 175
 
+    shown = subprocess.run(
+        [*CLI, "jobs", "--scheduler", observed.cluster.uri, "--status", result.job_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert f"job {result.job_id}: succeeded" in shown.stdout
+    assert "33/33 tasks" in shown.stdout
+    assert "| SortPreservingMergeExec |" in shown.stdout
+    assert "9 rows" in shown.stdout  # one per stage
+
     with pytest.raises(flight.FlightError, match="missing"):
         observed.ctx.execute("SELECT * FROM missing")
     failed = observed.api("/api/jobs?limit=1")[0]
