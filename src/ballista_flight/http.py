@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from prometheus_client.metrics_core import Metric
 
-    # path (with its query string) -> (status, body, content type), or None for 404
-    Routes = Callable[[str], tuple[int, bytes, str] | None]
+    # (path with its query string, Authorization header) -> (status, body, content type), or None: 404
+    Routes = Callable[[str, str | None], tuple[int, bytes, str] | None]
 
 log = logging.getLogger("ballista_flight.http")
 
@@ -66,7 +66,9 @@ class HealthServer:
                 elif path == "/metrics":
                     self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
                 else:
-                    answer = routes(self.path) if routes is not None else None
+                    answer = (
+                        routes(self.path, self.headers.get("Authorization")) if routes is not None else None
+                    )
                     if answer is None:
                         self._reply(404, b"not found\n", "text/plain")
                     else:
@@ -77,6 +79,8 @@ class HealthServer:
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
+                if code == 401:  # a browser then asks for the user name and password
+                    self.send_header("WWW-Authenticate", 'Basic realm="ballista-flight"')
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -6,6 +6,7 @@ One cluster with its HTTP side port serves every test here; TPC-H q9 (9 stages,
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -314,3 +315,34 @@ def test_web_page_shows_a_finished_job_with_its_stages(observed: Observed) -> No
     assert sorted(e["executor_id"] for e in executors) == ["executor-0", "executor-1"]
     assert all(e["slots"] >= 1 and e["tasks_done"] > 0 for e in executors)
     assert observed.get(f"/api/jobs/{result.job_id}/dot")[1].startswith("digraph")
+
+
+def test_web_page_wants_the_cluster_credentials_when_auth_is_on() -> None:
+    port = _free_port()
+    cluster = StandaloneCluster(
+        executors=0,
+        log_level="warning",
+        auth_users="alice:s3cret",
+        extra_scheduler_args=["--http-port", str(port)],
+    )
+    with cluster:
+        base = f"http://127.0.0.1:{port}"
+
+        def get(path: str, authorization: str | None = None) -> tuple[int, str]:
+            request = urllib.request.Request(base + path)
+            if authorization:
+                request.add_header("Authorization", authorization)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status, response.headers.get("WWW-Authenticate") or ""
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.headers.get("WWW-Authenticate") or ""
+
+        basic = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+        wrong = "Basic " + base64.b64encode(b"alice:nope").decode()
+        for path in ("/", "/api/jobs", "/api/executors"):
+            assert get(path) == (401, 'Basic realm="ballista-flight"')
+            assert get(path, wrong)[0] == 401
+            assert get(path, basic)[0] == 200
+        assert get("/metrics")[0] == 200  # scrapes and probes stay open
+        assert get("/healthz")[0] == 200

@@ -80,6 +80,7 @@ class SchedulerServer(flight.FlightServerBase):
         keep_tracebacks_from_clients()
         options = server_options(config, config.auth_users)
         # Our middleware beside auth's: it reads the job id a client chose (x-ballista-job-id).
+        auth = options.get("middleware", {}).get("auth")
         options["middleware"] = {**options.get("middleware", {}), MIDDLEWARE_KEY: JobIdMiddlewareFactory()}
         super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **options)
         self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
@@ -98,7 +99,8 @@ class SchedulerServer(flight.FlightServerBase):
                 config.http_port,
                 lambda: bool(self.cluster.executors()),
                 self._metrics,
-                routes=webui.routes(self.jobs, self.cluster),
+                # The web page asks for the same credentials as Flight clients.
+                routes=webui.routes(self.jobs, self.cluster, getattr(auth, "authenticator", None)),
             )
 
     def _metrics(self) -> Iterator[Metric]:

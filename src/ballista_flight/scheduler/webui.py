@@ -7,6 +7,10 @@ build step, nothing fetched from outside) that polls the JSON endpoints:
 * ``/api/jobs/<id>``: one job: stages with progress and metrics, every task attempt
 * ``/api/jobs/<id>/dot``: its stage graph in Graphviz DOT
 * ``/api/executors``: registered executors and their load
+
+With authentication enabled on the cluster, the page and the API want the same
+credentials as Flight clients (Basic user:password, or a bearer token); probes
+and /metrics stay open, as Kubernetes and Prometheus expect.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from pyarrow import flight
+
 from ballista_flight.plan.stages import to_dot
 from ballista_flight.scheduler import report
 
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 
     from ballista_flight.scheduler.cluster import Cluster
     from ballista_flight.scheduler.jobs import JobManager
+    from ballista_flight.security import Authenticator
 
 JSON = "application/json"
 
@@ -60,12 +67,34 @@ def _json(value: object, status: int = 200) -> tuple[int, bytes, str]:
     return status, json.dumps(value).encode(), JSON
 
 
-def routes(jobs: JobManager, cluster: Cluster) -> Callable[[str], tuple[int, bytes, str] | None]:
+def allowed(authenticator: Authenticator | None, authorization: str | None) -> bool:
+    """Whether an ``Authorization`` header passes (always, when the cluster has no authentication)."""
+    if authenticator is None:
+        return True
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    try:
+        if scheme.lower() == "bearer":
+            authenticator.bearer(credentials.strip())
+            return True
+        if scheme.lower() == "basic" and authenticator.users:
+            authenticator.basic(credentials.strip())
+            return True
+    except flight.FlightUnauthenticatedError:
+        return False
+    return False
+
+
+def routes(
+    jobs: JobManager, cluster: Cluster, authenticator: Authenticator | None = None
+) -> Callable[[str, str | None], tuple[int, bytes, str] | None]:
     """The handler of every path the page and its API serve (None: not ours)."""
 
-    def handle(raw_path: str) -> tuple[int, bytes, str] | None:
+    def handle(raw_path: str, authorization: str | None) -> tuple[int, bytes, str] | None:
         parts = urlsplit(raw_path)
         path = parts.path.rstrip("/") or "/"
+        ours = path in ("/", "/index.html") or path == "/api" or path.startswith("/api/")
+        if ours and not allowed(authenticator, authorization):
+            return 401, b"authentication required\n", "text/plain"
         if path in ("/", "/index.html"):
             return 200, page(), "text/html; charset=utf-8"
         if path == "/api/jobs":
