@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 
+import pytest
 from google.protobuf.json_format import MessageToDict
 
-from ballista_flight.client.progress import Progress, TextProgress, format_line
+from ballista_flight.client.progress import NotebookProgress, Progress, TextProgress, format_line
 from ballista_flight.proto import ballista_flight_pb2 as pb
 
 
@@ -61,3 +63,15 @@ def test_quiet_for_fast_statements() -> None:
     bar(Progress.from_status(_status(1)))
     bar.close()
     assert out.getvalue() == ""
+
+
+def test_notebook_bar_falls_back_to_text_without_ipywidgets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # importing it fails
+    bar = NotebookProgress()
+    bar(Progress.from_status(_status(1)))
+    bar.close()
+    out = capsys.readouterr().out
+    assert "tasks 5/9" in out
+    assert out.endswith("\n")

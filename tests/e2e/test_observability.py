@@ -148,6 +148,10 @@ def test_job_status_keeps_stages_tasks_executors_and_errors(observed: Observed) 
     assert all(float(s["endS"]) >= float(s["startS"]) > 0 for s in status["stages"])
 
     detail = observed.api(f"/api/jobs/{result.job_id}")
+    with flight.FlightClient(observed.cluster.uri) as client:
+        action = ("job_detail", result.job_id.encode())
+        over_flight = json.loads(next(iter(client.do_action(action))).body.to_pybytes())
+    assert over_flight["task_attempts"] == detail["task_attempts"]
     attempts = detail["task_attempts"]
     assert len(attempts) == 33
     assert {a["executor_id"] for a in attempts} == {"executor-0", "executor-1"}

@@ -32,7 +32,7 @@ from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.proto import flight_actions_pb2 as actions_pb
 from ballista_flight.proto import flight_sql_pb2 as sql_pb
 from ballista_flight.scheduler import flightsql as fsql
-from ballista_flight.scheduler import webui
+from ballista_flight.scheduler import report, webui
 from ballista_flight.scheduler.cluster import Cluster
 from ballista_flight.scheduler.flightsql_handler import FLIGHT_SQL_ACTIONS, FlightSqlHandler
 from ballista_flight.scheduler.jobs import JobManager, Submitted
@@ -287,6 +287,9 @@ class SchedulerServer(flight.FlightServerBase):
                 "tasks": [MessageToDict(t) for t in job.task_statuses],
             }
             return iter([json.dumps(profile).encode()])
+        if action.type == "job_detail":
+            detail = report.job_detail(self.jobs.job(body.decode()))
+            return iter([json.dumps(detail).encode()])
         if action.type == "list_jobs":
             jobs = [MessageToDict(j.status()) for j in self.jobs.jobs()]
             return iter([json.dumps(jobs).encode()])
@@ -305,6 +308,7 @@ class SchedulerServer(flight.FlightServerBase):
             ("list_jobs", "JSON list of recent jobs and their states."),
             ("job_profile", "JSON timings of a job: planning, stages, every task's phases."),
             ("job_status", "JSON state of a job (body: job id)."),
+            ("job_detail", "JSON of a job: stages with metrics, every task attempt (body: job id)."),
             ("cancel_job", "Cancel a job (body: job id): no more tasks, shuffle data released."),
             *FLIGHT_SQL_ACTIONS,
         ]
