@@ -212,7 +212,9 @@ def test_explain_analyze_q9_rows_add_up_across_stages(observed: Observed, refere
     text = plans["distributed_plan_analyzed"]
     assert "ShuffleReadExec: stage=0, metrics=[output_rows=" in text
     assert "Stage 8: 1 task" in text
-    assert plans["distributed_plan_dot"].startswith("digraph")
+    dot = plans["distributed_plan_dot"]
+    assert dot.startswith("digraph")
+    assert f"{stages[0]['output_rows']} rows" in dot  # stages and exchanges carry their numbers
 
 
 def test_explain_as_graphviz_dot(observed: Observed) -> None:

@@ -549,7 +549,7 @@ class JobManager:
         rows = [
             ("distributed_plan_analyzed", report.render_analyzed(job, details, verbose)),
             ("distributed_plan_metrics", report.to_json(details)),
-            ("distributed_plan_dot", to_dot(stages)),
+            ("distributed_plan_dot", report.analyzed_dot(details)),
         ]
         table = pa.table({"plan_type": [r[0] for r in rows], "plan": [r[1] for r in rows]})
         return self._local(job, table)

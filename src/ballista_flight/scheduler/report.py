@@ -340,3 +340,20 @@ def render_analyzed(job: Job, reports: list[dict[str, Any]], verbose: bool = Fal
                 metrics += f", spill_count={op['spill_count']}, spilled_bytes={op['spilled_bytes']}"
             lines.append(f"{'  ' * (op['depth'] + 1)}{text}, metrics=[{metrics}]")
     return "\n".join(lines) + "\n"
+
+
+def analyzed_dot(reports: list[dict[str, Any]]) -> str:
+    """The stage graph in Graphviz DOT, each stage and exchange labelled with what it did."""
+    lines = ["digraph stages {", "  rankdir=BT;"]
+    for r in reports:
+        label = (
+            f"Stage {r['stage_id']}\\n{r['tasks']} tasks, {_seconds(r['duration_s'] or 0.0)}\\n"
+            f"{r['operator']}\\n{r['output_rows']} rows, {human_bytes(r['output_bytes'])}"
+        )
+        lines.append(f'  s{r["stage_id"]} [shape=box, label="{label}"];')
+        for edge in r["input_edges"]:
+            lines.append(
+                f'  s{edge["stage_id"]} -> s{r["stage_id"]} [label="{edge["kind"]}\\n{edge["rows_read"]} rows"];'
+            )
+    lines.append("}")
+    return "\n".join(lines) + "\n"
