@@ -80,8 +80,9 @@ class Observed:
 @pytest.fixture(scope="module")
 def observed(tpch_dir: Path) -> Iterator[Observed]:
     port = _free_port()
+    # Two slots per executor whatever the machine, so the numbers below hold everywhere.
     cluster = StandaloneCluster(
-        executors=2, log_level="warning", extra_scheduler_args=["--http-port", str(port)]
+        executors=2, slots=2, log_level="warning", extra_scheduler_args=["--http-port", str(port)]
     )
     with cluster, ballista_flight.connect(cluster.uri, timeout=120) as ctx:
         register_tpch(ctx, tpch_dir)
@@ -249,10 +250,15 @@ def _run_under_pty(args: list[str]) -> str:
 
 def test_cli_progress_bar_advances_then_the_table(observed: Observed) -> None:
     query = " ".join(Q9.split())
-    out = _run_under_pty(["sql", "--scheduler", observed.cluster.uri, "-c", query])
-    states = re.findall(r"stages (\d+)/9 · tasks (\d+)/33", out)
+    # 16 partitions per exchange: about 130 tasks on 4 slots, so the bar has time to move
+    # (it appears after 0.2 s) even on a fast machine; then back to the default.
+    script = f"SET ballista.shuffle_partitions = 16; {query}; SET ballista.shuffle_partitions = 0"
+    out = _run_under_pty(["sql", "--scheduler", observed.cluster.uri, "-c", script])
+    states = re.findall(r"stages \d+/\d+ · tasks (\d+)/(\d+)", out)
+    assert len({total for _, total in states}) == 1
+    assert int(states[-1][1]) > 100
     assert len(set(states)) >= 2, f"the bar never advanced: {out!r}"
-    done = [int(t) for _, t in states]
+    done = [int(t) for t, _ in states]
     assert done == sorted(done)
     last_bar = out.rindex("tasks ")
     table = out.index("| nation")
