@@ -135,7 +135,7 @@ def test_ctrl_c_in_sql_cancels_the_running_query(tpch_dir: Path) -> None:
             [*CLI, "sql", "--scheduler", cluster.uri, "-c", sql], stderr=subprocess.PIPE, text=True
         )
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while True:
                 assert time.monotonic() < deadline, "the query never got going"
                 mine = [j for j in _jobs(cluster.uri) if j.get("sql") == sql]
@@ -190,7 +190,7 @@ def test_a_killed_parent_takes_its_cluster_with_it() -> None:
     children = [int(pid) for pid in line[1:]]
     parent.kill()
     parent.wait()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # generous: a loaded 2-core machine is slow to reap
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in children if _alive(pid)], "cluster processes outlived their parent"

@@ -55,6 +55,7 @@ class ShuffleStore:
         self._lock = threading.Lock()
         self._parts: dict[PartitionKey, _Stored] = {}
         self._jobs: dict[str, _Job] = {}
+        self._releasing: set[str] = set()  # still deleting files: reported as held
         self._released: dict[str, float] = {}
         self.memory_bytes = 0
         self.disk_bytes = 0
@@ -142,6 +143,7 @@ class ShuffleStore:
         """Drop every partition of ``job_id``; return the bytes freed."""
         with self._lock:
             job = self._jobs.pop(job_id, None)
+            self._releasing.add(job_id)
             self._released[job_id] = time.monotonic()
             if len(self._released) > 10_000:
                 oldest = sorted(self._released, key=self._released.__getitem__)[:1000]
@@ -149,10 +151,14 @@ class ShuffleStore:
                     self._released.pop(old, None)
             dropped = [self._parts.pop(k) for k in (job.keys if job else ()) if k in self._parts]
         freed = 0
-        for stored in dropped:
-            freed += stored.nbytes
-            self._drop(stored)
-        shutil.rmtree(self._dir / job_id, ignore_errors=True)
+        try:
+            for stored in dropped:
+                freed += stored.nbytes
+                self._drop(stored)
+            shutil.rmtree(self._dir / job_id, ignore_errors=True)
+        finally:
+            with self._lock:
+                self._releasing.discard(job_id)
         if freed:
             log.debug("released job %s: %d bytes", job_id, freed)
         return freed
@@ -177,9 +183,9 @@ class ShuffleStore:
         return old
 
     def jobs(self) -> list[str]:
-        """Ids of the jobs holding data here."""
+        """Ids of the jobs holding data here (including those whose files are being deleted)."""
         with self._lock:
-            return list(self._jobs)
+            return list(self._jobs) + sorted(self._releasing - self._jobs.keys())
 
     def close(self) -> None:
         """Drop everything, including files."""
