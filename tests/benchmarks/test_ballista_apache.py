@@ -20,7 +20,14 @@ import pytest
 from datafusion import SessionContext
 
 from benchmarks import ballista_apache as apache
-from benchmarks.tpch import SkipEngine, agrees, ballista_apache_engine, run_engines
+from benchmarks.tpch import (
+    Engine,
+    SkipEngine,
+    agrees,
+    ballista_apache_engine,
+    datafusion_engine,
+    run_engines,
+)
 from tests.conftest import TPCH_TABLES, tpch_data
 
 QUERIES = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "tpch" / "queries"
@@ -181,3 +188,21 @@ def test_the_client_process_runs_queries_and_reports_its_own_timings() -> None:
     finally:
         client.close()
     assert client._proc is None
+
+
+@pytest.mark.slow
+def test_the_harness_takes_timings_from_an_engine_that_measures_itself() -> None:
+    """The Ballista engine's shape (a client process, its own timings) through run_engines."""
+    data = tpch_data(0.01, 4)
+    sqls = {q: (QUERIES / f"{q}.sql").read_text() for q in ("q03", "q13")}
+
+    def client_engine() -> Engine:
+        client = apache.Client(sys.executable, None)
+        client.register({table: f"{data / table}/" for table in TPCH_TABLES})
+        return Engine(client.run, client.close, measure=client.measure, by_position=True)
+
+    outcomes = run_engines(
+        [("datafusion", lambda: datafusion_engine(data)), ("client process", client_engine)], sqls, 2
+    )
+    assert outcomes["client process"].agree == {"q03": True, "q13": True}
+    assert all(seconds > 0 for seconds in outcomes["client process"].seconds.values())
