@@ -81,16 +81,22 @@ def _die_with_parent() -> None:
 
 
 def _wait_for_signal() -> None:
-    stop = threading.Event()
+    """Block until SIGTERM or SIGINT.
+
+    The handler only flips a flag: it runs on the main thread between bytecodes,
+    and taking a lock there (``Event.set``) deadlocks when the main thread holds
+    that lock in ``Event.wait`` -- processes then ignored SIGTERM for good.
+    """
+    received: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
-        stop.set()
+        received.append(signum)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     _die_with_parent()
-    while not stop.wait(0.5):
-        pass
+    while not received:
+        time.sleep(0.2)
 
 
 def _cmd_scheduler(args: argparse.Namespace) -> int:

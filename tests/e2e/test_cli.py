@@ -194,3 +194,22 @@ def test_a_killed_parent_takes_its_cluster_with_it() -> None:
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in children if _alive(pid)], "cluster processes outlived their parent"
+
+
+def test_a_burst_of_sigterms_stops_the_scheduler() -> None:
+    """Signals arriving while the handler runs must not deadlock it (they once did)."""
+    proc = subprocess.Popen(
+        [*CLI, "scheduler", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert "ready" in proc.stdout.readline()
+        for _ in range(200):
+            if proc.poll() is not None:
+                break
+            proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
