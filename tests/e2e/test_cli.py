@@ -118,12 +118,13 @@ def test_standalone_runs_sql_and_stops_cleanly_on_sigterm(tpch_dir: Path, tmp_pa
 
 def test_ctrl_c_in_sql_cancels_the_running_query(tpch_dir: Path) -> None:
     # Stage 1 (the aggregation) stalls on its first attempt: the job sits mid-query with
-    # stage 0's shuffle output on the executors when Ctrl-C arrives.
+    # stage 0's shuffle output on the executors when Ctrl-C arrives. The stall is long (a
+    # loaded machine may take seconds to send the signal) and ends when the job is released.
     cluster = StandaloneCluster(
         executors=2,
         slots=2,
         log_level="critical",
-        extra_executor_args=["--fault-injection", "stall:stage=1,seconds=3,times=1"],
+        extra_executor_args=["--fault-injection", "stall:stage=1,seconds=20,times=1"],
     )
     sql = (
         "select l_returnflag, count(*) as n from lineitem where l_comment <> 'ctrl-c' "

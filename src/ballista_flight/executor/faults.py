@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ballista_flight.errors import TaskFailed
@@ -109,15 +110,17 @@ class FaultInjector:
         self.rules = rules
         self.executor_id = executor_id
 
-    def before_task(self, task: pb.TaskTicket) -> None:
-        """Stall and/or fail ``task`` as the rules say."""
+    def before_task(self, task: pb.TaskTicket, released: Callable[[str], bool] = lambda _: False) -> None:
+        """Stall and/or fail ``task`` as the rules say; a stall ends early once the job is released."""
         for rule in self.rules:
             if not rule.matches(task, self.executor_id):
                 continue
             where = f"stage {task.stage_id} task {task.partition} attempt {task.attempt}"
             if rule.action == "stall":
                 log.warning("fault injection: stalling %s for %.1fs", where, rule.seconds)
-                time.sleep(rule.seconds)
+                deadline = time.monotonic() + rule.seconds
+                while time.monotonic() < deadline and not released(task.job_id):
+                    time.sleep(0.05)
             else:
                 msg = f"injected fault ({where})"
                 raise InjectedFault(msg)

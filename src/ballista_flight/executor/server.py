@@ -290,7 +290,7 @@ class ExecutorServer(flight.FlightServerBase):
             msg = f"job {task.job_id} has finished; its results were already fetched or dropped"
             raise TicketError(msg)
         if self.faults is not None:
-            self.faults.before_task(task)
+            self.faults.before_task(task, self.store.is_released)
         if task.output == pb.OUTPUT_RESULT and not task.analyze:
             return self._result_stream(task)
         status = self._run_shuffle(task)
