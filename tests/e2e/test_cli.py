@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 CLI = [sys.executable, "-m", "ballista_flight"]
+# A shell's background job (`make test &`) ignores SIGINT, and Python then installs no
+# KeyboardInterrupt handler: start the CLI with a terminal's Ctrl-C behaviour regardless.
+CLI_WITH_CTRL_C = [
+    sys.executable,
+    "-c",
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'ballista-flight'; runpy.run_module('ballista_flight', run_name='__main__')",
+]
 
 
 def _free_port() -> int:
@@ -133,7 +141,9 @@ def test_ctrl_c_in_sql_cancels_the_running_query(tpch_dir: Path) -> None:
     with cluster, ballista_flight.connect(cluster.uri, timeout=60) as ctx:
         register_tpch(ctx, tpch_dir)
         proc = subprocess.Popen(
-            [*CLI, "sql", "--scheduler", cluster.uri, "-c", sql], stderr=subprocess.PIPE, text=True
+            [*CLI_WITH_CTRL_C, "sql", "--scheduler", cluster.uri, "-c", sql],
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             deadline = time.monotonic() + 60

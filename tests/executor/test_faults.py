@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ballista_flight.config import ExecutorConfig
@@ -39,15 +41,16 @@ def test_filters_by_plan_bytes_and_executor() -> None:
     other.before_task(_task(3, 2, 7, plan=b"..marker.."))
 
 
-def test_stall_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
-    slept: list[float] = []
-    monkeypatch.setattr("ballista_flight.executor.faults.time.sleep", slept.append)
-    faults = injector("stall:stage=2,seconds=1.5,times=1", "e")
+def test_stall_sleeps_until_its_time_or_the_release_of_its_job() -> None:
+    faults = injector("stall:stage=2,seconds=0.3,times=1", "e")
     assert faults is not None
-    faults.before_task(_task(2, 0, 0))  # unset (a result ticket's first attempt)
-    faults.before_task(_task(2, 0, 1))
-    faults.before_task(_task(2, 0, 2))
-    assert slept == [1.5, 1.5]
+    for attempt, stalls in ((0, True), (1, True), (2, False)):  # 0: unset (a result ticket's first)
+        started = time.monotonic()
+        faults.before_task(_task(2, 0, attempt))
+        assert (time.monotonic() - started >= 0.3) is stalls
+    started = time.monotonic()
+    faults.before_task(_task(2, 1, 1), released=lambda job_id: True)
+    assert time.monotonic() - started < 0.2
 
 
 @pytest.mark.parametrize(
