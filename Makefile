@@ -24,9 +24,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# The web page test loads the scheduler's page in headless Chromium (Debian's package; we run as root).
+# The web page test loads the page in headless Chromium (Debian's package; sudo when not root).
 chromium:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	@command -v chromium >/dev/null || { s=; [ "$$(id -u)" = 0 ] || s=sudo; \
+		$$s apt-get update -qq && $$s env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: lint typecheck chromium
 	$(BIN)/python -m pytest -p no:cacheprovider
