@@ -196,6 +196,16 @@ def test_statement_query_through_the_scheduler_uses_ticket_statement_query(
     assert_same_result(got, expected, ordered=True)
 
 
+def test_a_flight_sql_query_can_carry_the_job_id_its_client_chose(sql_cluster: StandaloneCluster) -> None:
+    job_id = "flightsql" + "0" * 7
+    options = flight.FlightCallOptions(headers=[(b"x-ballista-job-id", job_id.encode())])
+    command = packed(sql_pb.CommandStatementQuery(query="SELECT count(*) AS n FROM region"))
+    with flight.FlightClient(sql_cluster.uri) as client:
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
+        assert info.app_metadata.decode() == job_id
+        assert _fetch(client, info).column("n").to_pylist() == [5]
+
+
 def test_unsupported_calls_answer_unimplemented_in_one_line(sql_cluster: StandaloneCluster) -> None:
     with flight.FlightClient(sql_cluster.uri) as client:
         for action in ("BeginTransaction", "CreatePreparedSubstraitPlan", "no_such_action"):

@@ -64,16 +64,20 @@ class FlightSqlHandler:
         self.prepared = fsql.PreparedStatements(PREPARED_TTL_S)
 
     # -- GetFlightInfo -----------------------------------------------------------
-    def submit(self, command: Message, client_gone: Callable[[], bool]) -> Submitted:
-        """Run a Flight SQL command; the result's endpoints."""
+    def submit(
+        self, command: Message, client_gone: Callable[[], bool], job_id: str | None = None
+    ) -> Submitted:
+        """Run a Flight SQL command; the result's endpoints (``job_id``: the one the client chose)."""
         if isinstance(command, sql_pb.CommandStatementQuery):
             _not_transactional(command)
             sql, _ = fsql.number_placeholders(command.query)
-            return self.jobs.submit(sql, client_gone=client_gone)
+            return self.jobs.submit(sql, client_gone=client_gone, job_id=job_id)
         if isinstance(command, sql_pb.CommandPreparedStatementQuery):
             prepared = self.prepared.get(command.prepared_statement_handle)
             self._check_bound(prepared)
-            return self.jobs.submit(prepared.sql, client_gone=client_gone, params=prepared.params)
+            return self.jobs.submit(
+                prepared.sql, client_gone=client_gone, params=prepared.params, job_id=job_id
+            )
         if isinstance(command, (sql_pb.CommandStatementUpdate, sql_pb.CommandPreparedStatementUpdate)):
             msg = "updates run with DoPut, not GetFlightInfo"
             raise PlanningError(msg)

@@ -160,7 +160,9 @@ class SchedulerServer(flight.FlightServerBase):
                 copy=command.copy if command.HasField("copy") else None,
             )
             return self._flight_info(descriptor, submitted, flight_sql=False)
-        submitted = self.flight_sql.submit(command, client_gone=context.is_cancelled)
+        submitted = self.flight_sql.submit(
+            command, client_gone=context.is_cancelled, job_id=requested_job_id(context)
+        )
         return self._flight_info(descriptor, submitted, flight_sql=True)
 
     @flight_errors_no_traceback
