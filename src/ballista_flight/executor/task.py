@@ -180,20 +180,25 @@ def _splice_inputs(
         empty = _empty_file(directory, schema) if len(inp.read_partitions) < inp.partitions else None
         started = time.perf_counter()
         futures = []
+        # A hash partition has one file per producer, so local files are hard-linked, not
+        # copied, and producers are fetched in parallel. The scan lists the files in name
+        # order and groups them in equal runs: partition p reads p<p>_0000 .. p<p>_<k-1>.
+        producers = len(live) if inp.kind == pb.OUTPUT_REPARTITION else 1
         for part in range(inp.partitions):
-            path = directory / f"p{part:06d}.arrow"
+            paths = [directory / f"p{part:06d}_{j:04d}.arrow" for j in range(producers)]
             if part not in inp.read_partitions:
                 assert empty is not None
-                os.link(empty, path)
+                for path in paths:
+                    os.link(empty, path)
                 continue
             if inp.kind == pb.OUTPUT_REPARTITION:
-                keys = [
-                    (loc, PartitionKey(task.job_id, inp.stage_id, loc.map_partition, part)) for loc in live
-                ]
+                for path, loc in zip(paths, live, strict=True):
+                    key = PartitionKey(task.job_id, inp.stage_id, loc.map_partition, part)
+                    futures.append(pool.submit(_gather, path, schema, [(loc, key)], open_source))
             else:
                 loc = inp.locations[part]
                 keys = [] if loc.empty else [(loc, PartitionKey(task.job_id, inp.stage_id, part, 0))]
-            futures.append(pool.submit(_gather, path, schema, keys, open_source))
+                futures.append(pool.submit(_gather, paths[0], schema, keys, open_source))
         for future in futures:
             remote, remote_s, local = future.result()
             stats.remote_bytes += remote
