@@ -10,6 +10,10 @@ shuffle read, without knowing a single field number.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _WIRE_VARINT = 0
 _WIRE_I64 = 1
@@ -55,20 +59,35 @@ def decode_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class _Field:
-    """A length-delimited field: its length prefix starts at ``len_start``."""
+class Field:
+    """One field of an encoded message.
 
+    A length-delimited field's payload is ``buf[payload_start:payload_end]`` and its
+    length prefix starts at ``len_start``; any other field has an empty payload at its end.
+    """
+
+    number: int
+    wire: int
+    key_start: int
     len_start: int
     payload_start: int
     payload_end: int
 
 
-def _path_to(buf: bytes, start: int, end: int, target: tuple[int, int]) -> list[_Field]:
-    """Fields, outermost first, whose payloads enclose ``target`` (the last is it)."""
+def fields(buf: bytes, start: int = 0, end: int | None = None) -> Iterator[Field]:
+    """The fields of the message in ``buf[start:end]``, in order, read lazily.
+
+    Raises ``ProtoWireError`` on a wire type protobuf does not use or a field that runs
+    past the message: the bytes are not a message.
+    """
+    end = len(buf) if end is None else end
     pos = start
     while pos < end:
+        key_start = pos
         key, pos = decode_varint(buf, pos, end)
         wire = key & 0x7
+        len_start = pos
+        payload_start = -1
         if wire == _WIRE_VARINT:
             _, pos = decode_varint(buf, pos, end)
         elif wire == _WIRE_I64:
@@ -76,23 +95,26 @@ def _path_to(buf: bytes, start: int, end: int, target: tuple[int, int]) -> list[
         elif wire == _WIRE_I32:
             pos += 4
         elif wire == _WIRE_LEN:
-            len_start = pos
-            length, pos = decode_varint(buf, pos, end)
-            field = _Field(len_start, pos, pos + length)
-            pos += length
-            if field.payload_end > end:
-                msg = "length-delimited field runs past its message"
-                raise ProtoWireError(msg)
-            if field.payload_start <= target[0] and target[1] <= field.payload_end:
-                if (field.payload_start, field.payload_end) == target:
-                    return [field]
-                return [field, *_path_to(buf, field.payload_start, field.payload_end, target)]
+            length, payload_start = decode_varint(buf, pos, end)
+            pos = payload_start + length
         else:
             msg = f"unsupported wire type {wire}"
             raise ProtoWireError(msg)
         if pos > end:
             msg = "field runs past its message"
             raise ProtoWireError(msg)
+        yield Field(key >> 3, wire, key_start, len_start, pos if payload_start < 0 else payload_start, pos)
+
+
+def _path_to(buf: bytes, start: int, end: int, target: tuple[int, int]) -> list[Field]:
+    """Fields, outermost first, whose payloads enclose ``target`` (the last is it)."""
+    for field in fields(buf, start, end):
+        if field.wire != _WIRE_LEN:
+            continue
+        if field.payload_start <= target[0] and target[1] <= field.payload_end:
+            if (field.payload_start, field.payload_end) == target:
+                return [field]
+            return [field, *_path_to(buf, field.payload_start, field.payload_end, target)]
     msg = "target bytes are not a sub-message of this message"
     raise ProtoWireError(msg)
 
@@ -119,7 +141,7 @@ def replace_submessage(buf: bytes, old: bytes, new: bytes) -> bytes:
         return _rebuild(buf, path, new)
 
 
-def _rebuild(buf: bytes, path: list[_Field], new: bytes) -> bytes:
+def _rebuild(buf: bytes, path: list[Field], new: bytes) -> bytes:
     def payload(i: int) -> bytes:
         if i == len(path) - 1:
             return new
@@ -139,28 +161,13 @@ def _rebuild(buf: bytes, path: list[_Field], new: bytes) -> bytes:
 
 def _payloads(buf: bytes, start: int, end: int, out: list[bytes], depth: int) -> bool:
     """Collect every length-delimited payload in ``buf[start:end]``; False if it is no message."""
-    pos = start
-    found: list[tuple[int, int]] = []
     try:
-        while pos < end:
-            key, pos = decode_varint(buf, pos, end)
-            wire = key & 0x7
-            if key >> 3 == 0:
+        found = []
+        for field in fields(buf, start, end):
+            if field.number == 0:
                 return False
-            if wire == _WIRE_VARINT:
-                _, pos = decode_varint(buf, pos, end)
-            elif wire == _WIRE_I64:
-                pos += 8
-            elif wire == _WIRE_I32:
-                pos += 4
-            elif wire == _WIRE_LEN:
-                length, pos = decode_varint(buf, pos, end)
-                found.append((pos, pos + length))
-                pos += length
-            else:
-                return False
-            if pos > end:
-                return False
+            if field.wire == _WIRE_LEN:
+                found.append((field.payload_start, field.payload_end))
     except ProtoWireError:
         return False
     for lo, hi in found:

@@ -10,62 +10,23 @@ The structure is checked against the node's partition count before use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ballista_flight.plan.protowire import ProtoWireError, decode_varint, encode_varint
+from ballista_flight.plan.protowire import Field, ProtoWireError, encode_varint, fields
 
 _EMPTY_GROUP = b"\x0a\x00"  # field 1, length 0: a FileGroup with no files
 
 
-@dataclass(frozen=True)
-class _Field:
-    number: int
-    start: int  # where the key starts
-    payload_start: int
-    end: int
-
-
-def _fields(buf: bytes) -> list[_Field]:
-    out: list[_Field] = []
-    pos = 0
-    while pos < len(buf):
-        start = pos
-        key, pos = decode_varint(buf, pos, len(buf))
-        number, wire = key >> 3, key & 7
-        if wire == 2:
-            length, pos = decode_varint(buf, pos, len(buf))
-            out.append(_Field(number, start, pos, pos + length))
-            pos += length
-        elif wire == 0:
-            _, pos = decode_varint(buf, pos, len(buf))
-            out.append(_Field(number, start, pos, pos))
-        elif wire == 1:
-            pos += 8
-            out.append(_Field(number, start, pos, pos))
-        elif wire == 5:
-            pos += 4
-            out.append(_Field(number, start, pos, pos))
-        else:
-            msg = f"unsupported wire type {wire}"
-            raise ProtoWireError(msg)
-        if pos > len(buf):
-            msg = "field runs past its message"
-            raise ProtoWireError(msg)
-    return out
-
-
-def _locate(node: bytes) -> tuple[_Field, _Field, bytes, list[_Field]] | None:
+def _locate(node: bytes) -> tuple[Field, Field, bytes, list[Field]] | None:
     """The scan field, its base_conf field, base_conf's bytes and its file-group fields."""
     try:
-        top = _fields(node)
-        if len(top) != 1 or top[0].payload_start == top[0].end:
+        top = list(fields(node))
+        if len(top) != 1 or top[0].payload_start == top[0].payload_end:
             return None
-        scan = node[top[0].payload_start : top[0].end]
-        confs = [f for f in _fields(scan) if f.number == 1 and f.payload_start < f.end]
+        scan = node[top[0].payload_start : top[0].payload_end]
+        confs = [f for f in fields(scan) if f.number == 1 and f.payload_start < f.payload_end]
         if len(confs) != 1:
             return None
-        conf = scan[confs[0].payload_start : confs[0].end]
-        groups = [f for f in _fields(conf) if f.number == 1]
+        conf = scan[confs[0].payload_start : confs[0].payload_end]
+        groups = [f for f in fields(conf) if f.number == 1]
     except ProtoWireError:
         return None
     return top[0], confs[0], conf, groups
@@ -87,20 +48,19 @@ def restrict_file_groups(node: bytes, keep: set[int]) -> bytes:
     new_conf = bytearray()
     pos = 0
     for index, group in enumerate(groups):
-        new_conf += conf[pos : group.start]
-        new_conf += conf[group.start : group.end] if index in keep else _EMPTY_GROUP
-        pos = group.end
+        new_conf += conf[pos : group.key_start]
+        new_conf += conf[group.key_start : group.payload_end] if index in keep else _EMPTY_GROUP
+        pos = group.payload_end
     new_conf += conf[pos:]
-    scan = node[top.payload_start : top.end]
+    scan = node[top.payload_start : top.payload_end]
     new_scan = (
-        scan[: conf_field.start] + _with_length(scan, conf_field, bytes(new_conf)) + scan[conf_field.end :]
+        scan[: conf_field.key_start]
+        + _with_length(scan, conf_field, bytes(new_conf))
+        + scan[conf_field.payload_end :]
     )
-    return node[: top.start] + _with_length(node, top, new_scan)
+    return node[: top.key_start] + _with_length(node, top, new_scan)
 
 
-def _with_length(buf: bytes, field: _Field, payload: bytes) -> bytes:
+def _with_length(buf: bytes, field: Field, payload: bytes) -> bytes:
     """Re-encode ``field`` (key as in ``buf``) around a new payload."""
-    key_end = field.start
-    while buf[key_end] & 0x80:
-        key_end += 1
-    return buf[field.start : key_end + 1] + encode_varint(len(payload)) + payload
+    return buf[field.key_start : field.len_start] + encode_varint(len(payload)) + payload
