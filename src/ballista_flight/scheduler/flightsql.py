@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError, Message
 from ballista_flight._version import DATAFUSION_VERSION, __version__
 from ballista_flight.errors import PlanningError, Unsupported
 from ballista_flight.proto import flight_sql_pb2 as sql_pb
+from ballista_flight.scheduler.statements import NOT_CODE
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -321,8 +322,8 @@ def primary_keys_table() -> pa.Table:
 
 
 # -- parameters ----------------------------------------------------------------------
-_SKIP = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
-_PLACEHOLDER = re.compile(r"\$(\d+)")
+# Outside literals, names and comments: a ``?`` placeholder, or an already numbered ``$n``.
+_PARAMETER = re.compile(rf"({NOT_CODE.pattern})|\?|\$(\d+)", re.DOTALL)
 
 
 def number_placeholders(sql: str) -> tuple[str, int]:
@@ -330,29 +331,19 @@ def number_placeholders(sql: str) -> tuple[str, int]:
 
     ``?`` inside string literals, quoted names and comments is left alone.
     """
-    out: list[str] = []
     count = 0
     highest = 0
-    pos = 0
-    for match in _SKIP.finditer(sql):
-        segment = sql[pos : match.start()]
-        for piece in re.split(r"(\?)", segment):
-            if piece == "?":
-                count += 1
-                out.append(f"${count}")
-            else:
-                highest = max([highest, *(int(n) for n in _PLACEHOLDER.findall(piece))])
-                out.append(piece)
-        out.append(match.group(0))
-        pos = match.end()
-    for piece in re.split(r"(\?)", sql[pos:]):
-        if piece == "?":
+
+    def rewrite(match: re.Match[str]) -> str:
+        nonlocal count, highest
+        if match.group(1) is None and match.group(0) == "?":
             count += 1
-            out.append(f"${count}")
-        else:
-            highest = max([highest, *(int(n) for n in _PLACEHOLDER.findall(piece))])
-            out.append(piece)
-    return "".join(out), max(count, highest)
+            return f"${count}"
+        if match.group(2) is not None:
+            highest = max(highest, int(match.group(2)))
+        return match.group(0)
+
+    return _PARAMETER.sub(rewrite, sql), max(count, highest)
 
 
 def parameter_schema(count: int) -> pa.Schema:
