@@ -387,35 +387,27 @@ def format_job_status(job: dict[str, Any]) -> str:
     return head + ("\n" + format_table(pa.Table.from_pylist(rows)) if rows else "")
 
 
-def _add_scheduler_flag(parser: argparse.ArgumentParser) -> None:
-    env = os.environ.get
-    parser.add_argument(
+# The client flags of sql and jobs: (flag, environment variable, default, help).
+_CLIENT_FLAGS = [
+    (
         "--scheduler",
-        default=env("BALLISTA_FLIGHT_SCHEDULER", "grpc://127.0.0.1:50050"),
-        help="Scheduler URI, grpc+tls:// for TLS [env BALLISTA_FLIGHT_SCHEDULER; default grpc://127.0.0.1:50050].",
-    )
-    parser.add_argument(
-        "--user", default=env("BALLISTA_FLIGHT_USER"), help="Log in as this user [env BALLISTA_FLIGHT_USER]."
-    )
-    parser.add_argument(
-        "--password",
-        default=env("BALLISTA_FLIGHT_PASSWORD"),
-        help="Password of --user [env BALLISTA_FLIGHT_PASSWORD].",
-    )
-    parser.add_argument(
-        "--token", default=env("BALLISTA_FLIGHT_TOKEN"), help="Bearer token [env BALLISTA_FLIGHT_TOKEN]."
-    )
-    parser.add_argument(
-        "--tls-ca",
-        default=env("BALLISTA_FLIGHT_TLS_CA"),
-        help="PEM CA to trust [env BALLISTA_FLIGHT_TLS_CA].",
-    )
-    parser.add_argument(
-        "--client-cert",
-        default=env("BALLISTA_FLIGHT_CLIENT_CERT"),
-        help="Client certificate for mutual TLS [env BALLISTA_FLIGHT_CLIENT_CERT].",
-    )
-    parser.add_argument("--client-key", default=env("BALLISTA_FLIGHT_CLIENT_KEY"), help="Key of --client-cert [env BALLISTA_FLIGHT_CLIENT_KEY].")  # fmt: skip
+        "BALLISTA_FLIGHT_SCHEDULER",
+        "grpc://127.0.0.1:50050",
+        "Scheduler URI, grpc+tls:// for TLS",
+    ),
+    ("--user", "BALLISTA_FLIGHT_USER", None, "Log in as this user"),
+    ("--password", "BALLISTA_FLIGHT_PASSWORD", None, "Password of --user"),
+    ("--token", "BALLISTA_FLIGHT_TOKEN", None, "Bearer token"),
+    ("--tls-ca", "BALLISTA_FLIGHT_TLS_CA", None, "PEM CA to trust"),
+    ("--client-cert", "BALLISTA_FLIGHT_CLIENT_CERT", None, "Client certificate for mutual TLS"),
+    ("--client-key", "BALLISTA_FLIGHT_CLIENT_KEY", None, "Key of --client-cert"),
+]
+
+
+def _add_scheduler_flag(parser: argparse.ArgumentParser) -> None:
+    for flag, env, default, text in _CLIENT_FLAGS:
+        shown = f"; default {default}" if default else ""
+        parser.add_argument(flag, default=os.environ.get(env, default), help=f"{text} [env {env}{shown}].")
 
 
 def _connect(args: argparse.Namespace) -> Any:
