@@ -309,15 +309,23 @@ def run_shuffle_task(
     return status
 
 
-def _run_merge_output(
-    task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, status: pb.TaskStatus, stats: TaskInputs
-) -> None:
+def _run_partition(
+    task: pb.TaskTicket, plan_bytes: bytes, status: pb.TaskStatus, stats: TaskInputs
+) -> list[pa.RecordBatch]:
+    """Run the task's partition of its stage plan; note the time and the operators' metrics."""
     ctx = _context(task, status.executor_id)
     executed = time.perf_counter()
     plan = decode(ctx, plan_bytes)
     batches = list(execute(ctx, plan, task.partition))
     status.execute_s = time.perf_counter() - executed
     status.operators.extend(plan_metrics(plan, stats.input_dirs))
+    return batches
+
+
+def _run_merge_output(
+    task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, status: pb.TaskStatus, stats: TaskInputs
+) -> None:
+    batches = _run_partition(task, plan_bytes, status, stats)
     if batches:
         schema = batches[0].schema
         status.schema = schema.serialize().to_pybytes()
@@ -340,12 +348,7 @@ def _run_repartition_output(
         # run every partition straight into the partitioner.
         partitioner = replace_submessage(task.partitioner, task.output_placeholder, plan_bytes)
     else:
-        ctx = _context(task, status.executor_id)
-        executed = time.perf_counter()
-        stage_plan = decode(ctx, plan_bytes)
-        batches = list(execute(ctx, stage_plan, task.partition))
-        status.execute_s = time.perf_counter() - executed
-        status.operators.extend(plan_metrics(stage_plan, stats.input_dirs))
+        batches = _run_partition(task, plan_bytes, status, stats)
         if not batches:
             return
         produced = scan_schema(batches[0].schema)
