@@ -63,42 +63,12 @@ class Unsupported(BallistaFlightError):
     """
 
 
-class _NoTraceback:
-    """Mixin for exceptions leaving through pyarrow's generic error path.
-
-    pyarrow appends ``traceback.format_exception(...)`` of such exceptions to the
-    client's message. That formatting reads ``__cause__``; failing there makes
-    pyarrow fall back to the bare class name, so the client gets one line.
-    """
-
-    @property
-    def __cause__(self) -> BaseException | None:
-        msg = "no traceback at the Flight boundary"
-        raise AttributeError(msg)
-
-    @__cause__.setter
-    def __cause__(self, value: BaseException | None) -> None:
-        pass
-
-
-class Unimplemented(_NoTraceback, NotImplementedError):
+class Unimplemented(NotImplementedError):
     """What leaves the server for ``Unsupported``: pyarrow maps it to gRPC UNIMPLEMENTED.
 
-    No FlightError class maps to that code, and a plain ``NotImplementedError``
-    would carry a traceback to the client.
+    No FlightError class maps to that code. Like any plain exception it would carry
+    a traceback to the client; ``keep_tracebacks_from_clients`` cuts it to one line.
     """
-
-
-_OPAQUE: dict[type[BaseException], type[BaseException]] = {}
-
-
-def without_traceback(exc: flight.FlightError) -> BaseException:
-    """``exc`` as an exception pyarrow formats in one line, for callbacks that do not
-    translate FlightErrors (pyarrow 26's GetSchema sends them with a traceback)."""
-    cls = _OPAQUE.get(type(exc))
-    if cls is None:
-        cls = _OPAQUE.setdefault(type(exc), type(type(exc).__name__, (_NoTraceback, type(exc)), {}))
-    return cls(str(exc))
 
 
 def one_line(exc: BaseException | str) -> str:
@@ -161,22 +131,6 @@ def flight_errors(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def flight_errors_no_traceback(method: F) -> F:
-    """``flight_errors`` for GetSchema, whose pyarrow callback does not translate FlightErrors."""
-    translated = flight_errors(method)
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return translated(*args, **kwargs)
-        except Unimplemented:
-            raise
-        except flight.FlightError as exc:
-            raise without_traceback(exc) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 _UNSET: Any = object()
 
 
@@ -191,10 +145,11 @@ def keep_tracebacks_from_clients() -> None:
     pyarrow turns an exception that escapes a Flight handler into an error status
     whose detail is ``traceback.format_exception(...)``: file paths and code lines
     of this server. Most handlers raise ``FlightError``, which pyarrow passes on
-    cleanly, but its GetSchema callback does not (``flight_errors_no_traceback``
-    covers ours) and neither do the base class's unimplemented RPCs (DoPut,
-    DoExchange, ... on an executor): this is the net under all of them. This narrows ``traceback.format_exception`` for exceptions leaving a
-    Flight handler to their last line; every other caller (logging included) is
+    cleanly, but not ``Unimplemented`` (UNIMPLEMENTED has no FlightError), not
+    FlightErrors from its GetSchema callback, and not the base class's unimplemented
+    RPCs (DoPut, DoExchange, ... on an executor): this is the one net under all of
+    them. It narrows ``traceback.format_exception`` for exceptions leaving a Flight
+    handler to their last line; every other caller (logging included) is
     unaffected. Idempotent.
     """
     original = traceback.format_exception

@@ -24,7 +24,6 @@ from ballista_flight.errors import (
     TicketError,
     Unsupported,
     flight_errors,
-    flight_errors_no_traceback,
     keep_tracebacks_from_clients,
 )
 from ballista_flight.http import HealthServer
@@ -165,7 +164,7 @@ class SchedulerServer(flight.FlightServerBase):
         )
         return self._flight_info(descriptor, submitted, flight_sql=True)
 
-    @flight_errors_no_traceback
+    @flight_errors
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
