@@ -176,10 +176,10 @@ class FlightSqlHandler:
         if isinstance(command, sql_pb.CommandPreparedStatementUpdate):
             prepared = self.prepared.get(command.prepared_statement_handle)
             bound = reader.read_all()
-            params = fsql.bind_values(bound, prepared.parameters) if bound.num_columns else prepared.params
-            if prepared.parameters and len(params) != prepared.parameters:
-                self._check_bound(prepared)
-            return self._update(prepared.sql, params)
+            if bound.num_columns:  # parameters sent with the update itself
+                return self._update(prepared.sql, fsql.bind_values(bound, prepared.parameters))
+            self._check_bound(prepared)  # else those bound earlier
+            return self._update(prepared.sql, prepared.params)
         msg = f"DoPut of Flight SQL {command.DESCRIPTOR.name} is not supported"
         raise Unsupported(msg)
 
