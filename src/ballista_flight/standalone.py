@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ballista_flight.standalone")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now (for the processes of a local cluster, and tests)."""
     import socket
 
     with socket.socket() as sock:
@@ -60,7 +61,7 @@ class StandaloneCluster:
         log_format: str = "text",
     ) -> None:
         self.n_executors = executors
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.shuffle = shuffle
         self.slots = slots
         self.memory_limit = memory_limit

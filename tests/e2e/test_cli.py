@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 from pyarrow import flight
 
 import ballista_flight
-from ballista_flight.standalone import StandaloneCluster
+from ballista_flight.standalone import StandaloneCluster, free_port
 from tests.conftest import register_tpch
 from tests.e2e.cluster_utils import executor_stats, wait_until_released
 
@@ -33,12 +32,6 @@ CLI_WITH_CTRL_C = [
     "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "sys.argv[0] = 'ballista-flight'; runpy.run_module('ballista_flight', run_name='__main__')",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cli(*args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -63,7 +56,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_standalone_runs_sql_and_stops_cleanly_on_sigterm(tpch_dir: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, TMPDIR=str(tmp_path))
     proc = subprocess.Popen(
         [*CLI, "--log-level", "warning", "standalone", "--executors", "2", "--port", str(port)],

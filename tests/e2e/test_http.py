@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import ballista_flight
-from ballista_flight.standalone import StandaloneCluster
+from ballista_flight.standalone import StandaloneCluster, free_port
 from tests.conftest import QUERIES_DIR, register_tpch
-from tests.e2e.cluster_utils import executor_stats
+from tests.e2e.cluster_utils import executor_stats, http_get, metric_samples
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,33 +19,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def _samples(url: str) -> dict[str, float]:
-    status, text = _get(url + "/metrics")
-    assert status == 200
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            key = sample.name + "".join(f"[{k}={v}]" for k, v in sorted(sample.labels.items()))
-            out[key] = sample.value
-    return out
-
-
 def test_probes_and_metrics(tpch_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     cluster = StandaloneCluster(
         executors=2,
         log_level="warning",
@@ -60,15 +31,15 @@ def test_probes_and_metrics(tpch_dir: Path) -> None:
         scheduler = f"http://127.0.0.1:{port}"
         executors = [f"http://127.0.0.1:{s['http_port']}" for s in executor_stats(cluster.uri)]
         for url in [scheduler, *executors]:
-            assert _get(url + "/healthz") == (200, "ok\n")
-            assert _get(url + "/readyz")[0] == 200
-            assert _get(url + "/nope")[0] == 404
-        before = _samples(scheduler)
-        before_exec = [_samples(u) for u in executors]
+            assert http_get(url + "/healthz") == (200, "ok\n")
+            assert http_get(url + "/readyz")[0] == 200
+            assert http_get(url + "/nope")[0] == 404
+        before = metric_samples(scheduler)
+        before_exec = [metric_samples(u) for u in executors]
         assert before["ballista_flight_executors"] == 2
         register_tpch(ctx, tpch_dir)
         assert ctx.sql((QUERIES_DIR / "q03.sql").read_text()).to_arrow().num_rows == 10
-        after = _samples(scheduler)
+        after = metric_samples(scheduler)
         assert (
             after["ballista_flight_task_duration_seconds_count"]
             > before["ballista_flight_task_duration_seconds_count"]
@@ -81,7 +52,7 @@ def test_probes_and_metrics(tpch_dir: Path) -> None:
             after["ballista_flight_jobs[state=succeeded]"]
             >= before["ballista_flight_jobs[state=succeeded]"] + 1
         )
-        after_exec = [_samples(u) for u in executors]
+        after_exec = [metric_samples(u) for u in executors]
         assert sum(a["ballista_flight_tasks_run_total"] for a in after_exec) > sum(
             b["ballista_flight_tasks_run_total"] for b in before_exec
         )
@@ -90,7 +61,7 @@ def test_probes_and_metrics(tpch_dir: Path) -> None:
 
 def _wait_status(url: str, status: int, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
-    while _get(url)[0] != status:
+    while http_get(url)[0] != status:
         assert time.monotonic() < deadline, f"{url} never answered {status}"
         time.sleep(0.05)
 
@@ -114,9 +85,9 @@ def test_readiness_follows_registration_and_drain(tmp_path: Path) -> None:
     exec_url = f"http://127.0.0.1:{executor.http.port}"
     stopper = None
     try:
-        assert _get(sched_url + "/healthz")[0] == 200
-        assert _get(sched_url + "/readyz") == (503, "not ready\n")  # no executor yet
-        assert _get(exec_url + "/readyz")[0] == 503  # not registered yet
+        assert http_get(sched_url + "/healthz")[0] == 200
+        assert http_get(sched_url + "/readyz") == (503, "not ready\n")  # no executor yet
+        assert http_get(exec_url + "/readyz")[0] == 503  # not registered yet
         executor.start()
         _wait_status(exec_url + "/readyz", 200)
         _wait_status(sched_url + "/readyz", 200)
@@ -127,7 +98,7 @@ def test_readiness_follows_registration_and_drain(tmp_path: Path) -> None:
         stopper = threading.Thread(target=executor.stop, kwargs={"grace_s": 30})
         stopper.start()
         _wait_status(exec_url + "/readyz", 503)
-        assert _get(exec_url + "/healthz")[0] == 200
+        assert http_get(exec_url + "/healthz")[0] == 200
         _wait_status(sched_url + "/readyz", 503)  # its only executor left
     finally:
         with executor._running_lock:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from pyarrow import flight
 
 import ballista_flight
 from ballista_flight.client.progress import JOB_ID_HEADER
+from ballista_flight.standalone import free_port
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,14 +23,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_json_logs_carry_the_job_id(tpch_dir: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "ballista_flight", "--log-format", "json", "--log-level", "debug"]
     proc = subprocess.Popen(
         [*cmd, "standalone", "--executors", "1", "--port", str(port)],

@@ -10,7 +10,6 @@ import base64
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -20,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import pexpect
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from pyarrow import flight
 
 import ballista_flight
-from ballista_flight.standalone import StandaloneCluster
+from ballista_flight.standalone import StandaloneCluster, free_port
 from tests.compare import assert_same_result
 from tests.conftest import QUERIES_DIR, ROOT, register_tpch
+from tests.e2e.cluster_utils import http_get, metric_samples
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,12 +39,6 @@ ARTIFACTS = ROOT / "test-artifacts"
 CLI = [sys.executable, "-m", "ballista_flight"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Observed:
     """A cluster with its HTTP port, and a client with TPC-H registered."""
 
@@ -55,11 +48,7 @@ class Observed:
         self.ctx = ctx
 
     def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.http + path, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
+        return http_get(self.http + path)
 
     def api(self, path: str) -> Any:
         status, body = self.get(path)
@@ -67,19 +56,12 @@ class Observed:
         return json.loads(body)
 
     def samples(self) -> dict[str, float]:
-        status, text = self.get("/metrics")
-        assert status == 200
-        out: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                key = sample.name + "".join(f"[{k}={v}]" for k, v in sorted(sample.labels.items()))
-                out[key] = sample.value
-        return out
+        return metric_samples(self.http)
 
 
 @pytest.fixture(scope="module")
 def observed(tpch_dir: Path) -> Iterator[Observed]:
-    port = _free_port()
+    port = free_port()
     # Two slots per executor whatever the machine, so the numbers below hold everywhere.
     cluster = StandaloneCluster(
         executors=2, slots=2, log_level="warning", extra_scheduler_args=["--http-port", str(port)]
@@ -330,7 +312,7 @@ def test_web_page_shows_a_finished_job_with_its_stages(observed: Observed) -> No
 
 
 def test_web_page_wants_the_cluster_credentials_when_auth_is_on() -> None:
-    port = _free_port()
+    port = free_port()
     cluster = StandaloneCluster(
         executors=0,
         log_level="warning",

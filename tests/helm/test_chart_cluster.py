@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from pyarrow import flight
 
 import ballista_flight
 from ballista_flight import tls
+from ballista_flight.standalone import free_port
 from tests.compare import assert_same_result
 from tests.conftest import QUERIES_DIR, register_tpch, tpch_data
 from tests.helm.chart import NAMESPACE, merge, render
@@ -31,16 +31,10 @@ from tests.helm.kubelet import Kubelet
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _values(extra: dict[str, Any]) -> dict[str, Any]:
     """Chart values whose ports are free here (tests never use fixed ports); client Service
     port = scheduler port, since no kube-proxy forwards one to the other."""
-    flight, http, exec_flight, exec_http = (_free_port() for _ in range(4))
+    flight, http, exec_flight, exec_http = (free_port() for _ in range(4))
     values: dict[str, Any] = {
         "scheduler": {"port": flight, "httpPort": http, "service": {"port": flight}},
         "executor": {"port": exec_flight, "httpPort": exec_http, "replicas": 2,
