@@ -80,12 +80,14 @@ def _die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGTERM or SIGINT.
+def _catch_stop_signals() -> list[int]:
+    """Record SIGTERM and SIGINT from now on (call before serving); the list fills as they come.
 
-    The handler only flips a flag: it runs on the main thread between bytecodes,
-    and taking a lock there (``Event.set``) deadlocks when the main thread holds
-    that lock in ``Event.wait`` -- processes then ignored SIGTERM for good.
+    Installed before the server starts, so a signal during start-up stops it cleanly
+    instead of killing it. The handler only records: it runs on the main thread
+    between bytecodes, and taking a lock there (``Event.set``) deadlocks when the
+    main thread holds that lock in ``Event.wait`` -- processes then ignored SIGTERM
+    for good.
     """
     received: list[int] = []
 
@@ -95,6 +97,11 @@ def _wait_for_signal() -> None:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     _die_with_parent()
+    return received
+
+
+def _wait_for_signal(received: list[int]) -> None:
+    """Block until ``_catch_stop_signals`` has recorded a signal."""
     while not received:
         time.sleep(0.2)
 
@@ -103,10 +110,11 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
     from ballista_flight.scheduler.server import SchedulerServer
 
     config: SchedulerConfig = _build(SchedulerConfig, args)
+    received = _catch_stop_signals()
     server = SchedulerServer(config)
     log.info("scheduler listening on %s (datafusion %s)", server.uri, DATAFUSION_VERSION)
     print(f"ballista-flight scheduler ready at {server.uri}", flush=True)
-    _wait_for_signal()
+    _wait_for_signal(received)
     server.stop()
     return 0
 
@@ -115,10 +123,11 @@ def _cmd_executor(args: argparse.Namespace) -> int:
     from ballista_flight.executor.server import ExecutorServer
 
     config: ExecutorConfig = _build(ExecutorConfig, args)
+    received = _catch_stop_signals()
     server = ExecutorServer(config)
     server.start()
     log.info("executor %s listening on %s", server.executor_id, server.uri)
-    _wait_for_signal()
+    _wait_for_signal(received)
     server.stop()
     return 0
 
@@ -126,6 +135,7 @@ def _cmd_executor(args: argparse.Namespace) -> int:
 def _cmd_standalone(args: argparse.Namespace) -> int:
     from ballista_flight.standalone import StandaloneCluster
 
+    received = _catch_stop_signals()
     cluster = StandaloneCluster(
         executors=args.executors,
         port=args.port,
@@ -142,7 +152,7 @@ def _cmd_standalone(args: argparse.Namespace) -> int:
     if cluster.tls_files is not None:
         print(f"TLS with a throwaway CA: --tls-ca {cluster.tls_files.ca}", flush=True)
     try:
-        _wait_for_signal()
+        _wait_for_signal(received)
     finally:
         cluster.stop()
     return 0
