@@ -116,6 +116,17 @@ class SchedulerConfig(SecurityConfig, ObjectStoreConfig):
         description="Shuffle partitions per exchange (DataFusion target_partitions); "
         "0 = the total slots of the registered executors.",
     )
+    broadcast_join_bytes: int = Field(
+        4_000_000,
+        description="Hash joins whose smaller side is estimated under this many bytes broadcast it "
+        "to every task instead of shuffling both sides (DataFusion's "
+        "hash_join_single_partition_threshold; 0 never broadcasts).",
+    )
+    broadcast_join_rows: int = Field(
+        400_000,
+        description="The same, in rows, for a side whose size in bytes is unknown "
+        "(hash_join_single_partition_threshold_rows).",
+    )
     http_port: int = Field(
         -1, description="HTTP port for /healthz, /readyz and /metrics (0 picks a free one, -1 disables)."
     )

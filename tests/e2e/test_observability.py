@@ -1,7 +1,8 @@
 """Seeing the cluster work: live progress, EXPLAIN ANALYZE, job history, /metrics, the web page.
 
-One cluster with its HTTP side port serves every test here; TPC-H q9 (9 stages,
-33 tasks at SF0.1) is the query that moves.
+One cluster with its HTTP side port serves every test here; TPC-H q9 is the query
+that moves. Its stage and task counts come from the planner (``Q9Shape``): the
+cluster must report exactly the work its plan holds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ import pytest
 from pyarrow import flight
 
 import ballista_flight
+from ballista_flight.config import SchedulerConfig
+from ballista_flight.plan.physical import snapshot
+from ballista_flight.plan.session import make_context, placeholder
+from ballista_flight.plan.stages import cut_stages
+from ballista_flight.scheduler.jobs import planner_settings
 from ballista_flight.standalone import StandaloneCluster, free_port
 from tests.compare import assert_same_result
 from tests.conftest import QUERIES_DIR, ROOT, register_tpch
@@ -59,6 +65,23 @@ class Observed:
         return metric_samples(self.http)
 
 
+class Q9Shape:
+    """Stages and tasks of q9 as the scheduler plans it for the cluster below (4 slots)."""
+
+    def __init__(self, tpch_dir: Path) -> None:
+        ctx = make_context(4, planner_settings(SchedulerConfig()))
+        register_tpch(ctx, tpch_dir)
+        stages = cut_stages(snapshot(ctx.sql(Q9).execution_plan(), ctx), placeholder)
+        self.stages = len(stages)
+        self.tasks = sum(stage.tasks for stage in stages)
+        self.final = stages[-1].stage_id
+
+
+@pytest.fixture(scope="module")
+def q9(tpch_dir: Path) -> Q9Shape:
+    return Q9Shape(tpch_dir)
+
+
 @pytest.fixture(scope="module")
 def observed(tpch_dir: Path) -> Iterator[Observed]:
     port = free_port()
@@ -71,7 +94,9 @@ def observed(tpch_dir: Path) -> Iterator[Observed]:
         yield Observed(cluster, f"http://127.0.0.1:{port}", ctx)
 
 
-def test_progress_callback_sees_the_query_advance(observed: Observed, reference: SessionContext) -> None:
+def test_progress_callback_sees_the_query_advance(
+    observed: Observed, reference: SessionContext, q9: Q9Shape
+) -> None:
     before = observed.samples()
     seen: list[ballista_flight.Progress] = []
     result = observed.ctx.sql(Q9, progress=seen.append)
@@ -82,8 +107,8 @@ def test_progress_callback_sees_the_query_advance(observed: Observed, reference:
     assert done == sorted(done)
     last = seen[-1]
     assert last.state == "succeeded"
-    assert last.tasks_done == last.tasks == 33
-    assert last.stages_done == last.stages == 9
+    assert last.tasks_done == last.tasks == q9.tasks
+    assert last.stages_done == last.stages == q9.stages
     assert last.rows_shuffled > 0
     assert last.bytes_shuffled > 0
 
@@ -100,7 +125,7 @@ def test_progress_callback_sees_the_query_advance(observed: Observed, reference:
     assert (
         after["ballista_flight_task_duration_seconds_count"]
         - before.get("ballista_flight_task_duration_seconds_count", 0)
-        == 33
+        == q9.tasks
     )
     assert (
         after["ballista_flight_task_duration_seconds_bucket[le=+Inf]"]
@@ -117,7 +142,7 @@ def test_progress_callback_sees_the_query_advance(observed: Observed, reference:
         assert gauge in after, gauge
 
 
-def test_job_status_keeps_stages_tasks_executors_and_errors(observed: Observed) -> None:
+def test_job_status_keeps_stages_tasks_executors_and_errors(observed: Observed, q9: Q9Shape) -> None:
     result = observed.ctx.sql(Q9)
     result.to_arrow()
     with flight.FlightClient(observed.cluster.uri) as client:
@@ -125,7 +150,7 @@ def test_job_status_keeps_stages_tasks_executors_and_errors(observed: Observed) 
     status = json.loads(body)
     assert status["state"] == "JOB_SUCCEEDED"
     assert "o_orderdate" in status["sql"]
-    assert int(status["tasksDone"]) == int(status["tasks"]) == 33
+    assert int(status["tasksDone"]) == int(status["tasks"]) == q9.tasks
     map_stages = [s for s in status["stages"] if s["output"] != "result"]
     assert all(int(s["rows"]) > 0 and int(s["bytes"]) > 0 for s in map_stages)
     assert all(float(s["endS"]) >= float(s["startS"]) > 0 for s in status["stages"])
@@ -136,10 +161,10 @@ def test_job_status_keeps_stages_tasks_executors_and_errors(observed: Observed) 
         over_flight = json.loads(next(iter(client.do_action(action))).body.to_pybytes())
     assert over_flight["task_attempts"] == detail["task_attempts"]
     attempts = detail["task_attempts"]
-    assert len(attempts) == 33
+    assert len(attempts) == q9.tasks
     assert {a["executor_id"] for a in attempts} == {"executor-0", "executor-1"}
     assert all(0 < a["start_s"] <= a["end_s"] <= detail["elapsed_s"] for a in attempts)
-    final = [a for a in attempts if a["stage_id"] == 8]
+    final = [a for a in attempts if a["stage_id"] == q9.final]
     assert len(final) == 1
     assert final[0]["rows"] == 175
 
@@ -152,9 +177,9 @@ def test_job_status_keeps_stages_tasks_executors_and_errors(observed: Observed) 
     )
     assert shown.returncode == 0, shown.stderr
     assert f"job {result.job_id}: succeeded" in shown.stdout
-    assert "33/33 tasks" in shown.stdout
+    assert f"{q9.tasks}/{q9.tasks} tasks" in shown.stdout
     assert "| SortPreservingMergeExec |" in shown.stdout
-    assert "9 rows" in shown.stdout  # one per stage
+    assert f"{q9.stages} rows" in shown.stdout  # one per stage
 
     with pytest.raises(flight.FlightError, match="missing"):
         observed.ctx.execute("SELECT * FROM missing")
@@ -164,11 +189,13 @@ def test_job_status_keeps_stages_tasks_executors_and_errors(observed: Observed) 
     assert observed.get("/api/jobs/nope")[0] == 404
 
 
-def test_explain_analyze_q9_rows_add_up_across_stages(observed: Observed, reference: SessionContext) -> None:
+def test_explain_analyze_q9_rows_add_up_across_stages(
+    observed: Observed, reference: SessionContext, q9: Q9Shape
+) -> None:
     table = observed.ctx.execute("EXPLAIN ANALYZE " + Q9)
     plans = dict(zip(table.column("plan_type").to_pylist(), table.column("plan").to_pylist(), strict=True))
     stages = {s["stage_id"]: s for s in json.loads(plans["distributed_plan_metrics"])}
-    assert len(stages) == 9
+    assert len(stages) == q9.stages
     consumers = {i: s for s in stages.values() for i in s["inputs"]}
     for stage_id, stage in stages.items():
         assert stage["tasks_done"] == stage["tasks"]
@@ -194,16 +221,16 @@ def test_explain_analyze_q9_rows_add_up_across_stages(observed: Observed, refere
     assert any(op["elapsed_compute_s"] > 0 for s in stages.values() for op in s["operators"])
     text = plans["distributed_plan_analyzed"]
     assert "ShuffleReadExec: stage=0, metrics=[output_rows=" in text
-    assert "Stage 8: 1 task" in text
+    assert f"Stage {q9.final}: 1 task" in text
     dot = plans["distributed_plan_dot"]
     assert dot.startswith("digraph")
     assert f"{stages[0]['output_rows']} rows" in dot  # stages and exchanges carry their numbers
 
 
-def test_explain_as_graphviz_dot(observed: Observed) -> None:
+def test_explain_as_graphviz_dot(observed: Observed, q9: Q9Shape) -> None:
     dot = observed.ctx.sql(Q9).explain(format="dot")
     assert dot.startswith("digraph stages {")
-    assert dot.count("[shape=box") == 9
+    assert dot.count("[shape=box") == q9.stages
     table = observed.ctx.execute("EXPLAIN FORMAT GRAPHVIZ " + Q9)
     assert table.column("plan").to_pylist() == [dot]
     out = subprocess.run(
@@ -232,13 +259,13 @@ def _run_under_pty(args: list[str]) -> str:
 
 def test_cli_progress_bar_advances_then_the_table(observed: Observed) -> None:
     query = " ".join(Q9.split())
-    # 16 partitions per exchange: about 130 tasks on 4 slots, so the bar has time to move
+    # 16 partitions per exchange: about 90 tasks on 4 slots, so the bar has time to move
     # (it appears after 0.2 s) even on a fast machine; then back to the default.
     script = f"SET ballista.shuffle_partitions = 16; {query}; SET ballista.shuffle_partitions = 0"
     out = _run_under_pty(["sql", "--scheduler", observed.cluster.uri, "-c", script])
     states = re.findall(r"stages \d+/\d+ · tasks (\d+)/(\d+)", out)
     assert len({total for _, total in states}) == 1
-    assert int(states[-1][1]) > 100
+    assert int(states[-1][1]) > 64  # more than four stages of 16 tasks
     assert len(set(states)) >= 2, f"the bar never advanced: {out!r}"
     done = [int(t) for t, _ in states]
     assert done == sorted(done)
@@ -270,7 +297,7 @@ def _chromium() -> str:
     return exe
 
 
-def test_web_page_shows_a_finished_job_with_its_stages(observed: Observed) -> None:
+def test_web_page_shows_a_finished_job_with_its_stages(observed: Observed, q9: Q9Shape) -> None:
     result = observed.ctx.sql(Q9)
     result.to_arrow()
     url = f"{observed.http}/#job={result.job_id}"
@@ -288,10 +315,10 @@ def test_web_page_shows_a_finished_job_with_its_stages(observed: Observed) -> No
     job = dom[dom.index('id="job"') :]
     assert result.job_id in job
     assert "succeeded" in job
-    for stage in range(9):
+    for stage in range(q9.stages):
         assert f'<g class="stage" data-stage="{stage}">' in job, f"stage {stage} missing from the graph"
         assert f'<tr data-stage="{stage}">' in job, f"stage {stage} missing from the table"
-    assert "33/33 tasks" in dom  # the job's row in the jobs table
+    assert f"{q9.tasks}/{q9.tasks} tasks" in dom  # the job's row in the jobs table
     assert "executor-0" in dom
     assert "executor-1" in dom
 

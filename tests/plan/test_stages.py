@@ -11,7 +11,15 @@ from datafusion import ExecutionPlan
 from ballista_flight.plan.physical import PlanNode, snapshot
 from ballista_flight.plan.protowire import replace_submessage
 from ballista_flight.plan.session import make_context, memory_scan, placeholder
-from ballista_flight.plan.stages import ExchangeKind, cut_stages, render, task_reads, to_dot
+from ballista_flight.plan.stages import (
+    ExchangeKind,
+    _broadcast_reads,
+    cut_stages,
+    render,
+    stage_depths,
+    task_reads,
+    to_dot,
+)
 from tests.compare import assert_same_result
 
 if TYPE_CHECKING:
@@ -126,3 +134,41 @@ def test_round_robin_below_a_partitioned_join_is_kept() -> None:
     from ballista_flight.plan.stages import drop_round_robin
 
     assert drop_round_robin(join) is join
+
+
+def test_stage_depths_count_exchanges_to_the_result(ctx: object) -> None:
+    sql = """select c_nationkey, count(*) as n from customer join orders on c_custkey = o_custkey
+             group by c_nationkey order by c_nationkey"""
+    stages = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
+    depths = stage_depths(stages)
+    assert depths[stages[-1].stage_id] == 0
+    for stage in stages:
+        for inp in stage.inputs:
+            assert depths[inp.stage_id] >= depths[stage.stage_id] + 1
+    assert max(depths.values()) >= 2
+
+
+def test_broadcast_reads_are_inputs_every_task_reads_whole() -> None:
+    reads = [{0: [0, 1, 2], 1: [0], -1: [0]}, {0: [0, 1, 2], 1: [1], -1: [0]}]
+    assert _broadcast_reads(reads, {0: 3, 1: 2, -1: 1}) == {0, -1}
+    assert _broadcast_reads(reads[:1], {0: 3, 1: 2, -1: 1}) == set()  # one task: nothing shared
+
+
+def test_stage_with_a_broadcast_build_side_runs_whole(ctx: object) -> None:
+    """A CollectLeft join over a shuffled build side: each task runs every partition of the
+    stage with all of the build side and its own share of the probe-side files."""
+    sql = """select o_orderpriority, count(*) as c from
+             (select distinct c_custkey from customer where c_acctbal > 9000) big_spenders
+             join orders on c_custkey = o_custkey group by o_orderpriority"""
+    stages = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
+    joined = [s for s in stages if any("mode=CollectLeft" in n.detail for n in s.root.walk())]
+    assert joined, render(stages)
+    stage = joined[0]
+    assert stage.whole_stage
+    assert stage.inputs, "the build side is a shuffle read"
+    for task in range(stage.partitions):
+        for inp in stage.inputs:
+            assert stage.reads[task][inp.stage_id] == list(range(inp.partitions))
+    # Each task's plan keeps its own file group of the probe-side scan and empties the others.
+    plans = {stage.task_plan(t) for t in range(stage.partitions)}
+    assert len(plans) == stage.partitions

@@ -27,6 +27,7 @@ from ballista_flight.plan.scans import file_group_count, restrict_file_groups
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from collections.abc import Set as AbstractSet
 
     from ballista_flight.plan.writes import SinkPlan
 
@@ -241,7 +242,10 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
         marks = {**boundaries, **scan_keys} if unique else boundaries
         stage.reads = [task_reads(node, p, marks) for p in range(node.partitions)]
         stage.scans = {scan_keys[id(leaf)]: leaf.data for leaf in scans} if unique else {}
-        stage.whole_stage = _leaves_are_inputs(node, marks) and _disjoint_reads(stage.reads)
+        widths = {inp.stage_id: inp.partitions for inp in inputs}
+        widths.update({key: leaf.partitions for leaf in scans for key in [scan_keys[id(leaf)]]})
+        shared = _broadcast_reads(stage.reads, widths)
+        stage.whole_stage = _leaves_are_inputs(node, marks) and _disjoint_reads(stage.reads, shared)
         stage.single_task = node.partitions > 1 and _needs_one_instance(node, boundaries)
         if stage.single_task:
             stage.whole_stage = False
@@ -250,6 +254,22 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
 
     make_stage(drop_round_robin(root), ExchangeKind.RESULT)
     return stages
+
+
+def stage_depths(stages: list[Stage]) -> dict[int, int]:
+    """How many exchanges lie between each stage and the result (the final stage is 0).
+
+    The scheduler runs deeper stages first when tasks wait for slots: their
+    consumers have the longest way still to go.
+    """
+    consumers: dict[int, list[int]] = {}
+    for stage in stages:
+        for inp in stage.inputs:
+            consumers.setdefault(inp.stage_id, []).append(stage.stage_id)
+    depths: dict[int, int] = {}
+    for stage in reversed(stages):  # consumers come after their producers
+        depths[stage.stage_id] = 1 + max((depths[c] for c in consumers.get(stage.stage_id, [])), default=-1)
+    return depths
 
 
 # Join types whose build (left) side rows are emitted after every probe partition finished.
@@ -288,10 +308,30 @@ def _leaves_are_inputs(node: PlanNode, boundaries: dict[int, int]) -> bool:
     return all(_leaves_are_inputs(child, boundaries) for child in node.children)
 
 
-def _disjoint_reads(reads: list[dict[int, list[int]]]) -> bool:
+def _broadcast_reads(reads: list[dict[int, list[int]]], widths: dict[int, int]) -> set[int]:
+    """Inputs every task reads whole: the build sides of broadcast joins.
+
+    Such an input is collected once per plan instance (a CollectLeft join's build
+    side, a cross join's left side), so a task running every partition of the
+    stage reads it whole while reading only its share of the other inputs.
+    """
+    if len(reads) < 2:
+        return set()
+    keys = set().union(*(task.keys() for task in reads))
+    return {
+        key
+        for key in keys
+        if key in widths and all(set(task.get(key, ())) == set(range(widths[key])) for task in reads)
+    }
+
+
+def _disjoint_reads(reads: list[dict[int, list[int]]], shared: AbstractSet[int] = frozenset()) -> bool:
+    """Whether tasks read disjoint partitions of every input not in ``shared``."""
     seen: set[tuple[int, int]] = set()
     for task in reads:
         for stage_id, partitions in task.items():
+            if stage_id in shared:
+                continue
             for part in partitions:
                 if (stage_id, part) in seen:
                     return False

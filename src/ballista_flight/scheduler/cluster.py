@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import threading
@@ -46,6 +47,9 @@ class Cluster:
         self._cond = threading.Condition()
         self._executors: dict[str, ExecutorInfo] = {}
         self._rr = itertools.count()
+        self._seq = itertools.count()
+        # acquire() calls in line for a slot, best first: (priority, arrival)
+        self._queue: list[tuple[tuple[float, ...], int]] = []
         self.waiting = 0  # acquire() calls blocked for a slot
 
     def register(self, reg: pb.ExecutorRegistration) -> ExecutorInfo:
@@ -122,28 +126,47 @@ class Cluster:
                 self._cond.wait(left)
 
     def acquire(
-        self, timeout: float, prefer: str | None = None, avoid: set[str] | None = None
+        self,
+        timeout: float,
+        prefer: str | None = None,
+        avoid: set[str] | None = None,
+        priority: tuple[float, ...] = (),
     ) -> ExecutorInfo:
         """Take a free slot, preferring ``prefer``, else the least busy executor.
 
-        Executors in ``avoid`` (where a retried task failed before) are taken only
-        when no other executor has a free slot.
+        Callers are served in ``priority`` order (lowest first), then in arrival
+        order: a slot that frees up goes to the task that matters most, not to
+        whichever waiting thread the OS wakes first. Executors in ``avoid`` (where
+        a retried task failed before) are taken only when no other executor has a
+        free slot.
         """
         deadline = time.monotonic() + timeout
         with self._cond:
+            key = (priority, next(self._seq))
+            heapq.heappush(self._queue, key)
             self.waiting += 1
             try:
-                return self._acquire(deadline, timeout, prefer, avoid or set())
+                return self._acquire(deadline, timeout, prefer, avoid or set(), key)
             finally:
                 self.waiting -= 1
+                self._queue.remove(key)
+                heapq.heapify(self._queue)
+                self._cond.notify_all()  # the next in line may go
 
-    def _acquire(self, deadline: float, timeout: float, prefer: str | None, avoid: set[str]) -> ExecutorInfo:
+    def _acquire(
+        self,
+        deadline: float,
+        timeout: float,
+        prefer: str | None,
+        avoid: set[str],
+        key: tuple[tuple[float, ...], int],
+    ) -> ExecutorInfo:
         with self._cond:
             while True:
                 candidates = [e for e in self._executors.values() if e.free > 0]
                 others = [e for e in candidates if e.executor_id not in avoid]
                 candidates = others or candidates
-                if candidates:
+                if candidates and self._queue[0] == key:
                     chosen = next((e for e in candidates if e.executor_id == prefer), None)
                     if chosen is None:
                         start = next(self._rr)

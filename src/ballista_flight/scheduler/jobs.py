@@ -37,7 +37,7 @@ from ballista_flight.objectstore import ObjectStores, S3Settings, buckets_in
 from ballista_flight.peers import ClientPool
 from ballista_flight.plan.physical import snapshot
 from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context, placeholder
-from ballista_flight.plan.stages import ExchangeKind, Stage, cut_stages, render, to_dot
+from ballista_flight.plan.stages import ExchangeKind, Stage, cut_stages, render, stage_depths, to_dot
 from ballista_flight.plan.substrait import from_substrait
 from ballista_flight.plan.writes import split_sink, temporary_url
 from ballista_flight.proto import ballista_flight_pb2 as pb
@@ -87,6 +87,20 @@ class JobCancelled(TaskFailed):
 SHUFFLE_PARTITIONS_KEY = "ballista.shuffle_partitions"
 
 
+def planner_settings(config: SchedulerConfig) -> dict[str, str]:
+    """Session settings the scheduler plans with, before any SET: how joins are distributed.
+
+    A broadcast join ships its small side to every task and leaves the big side where
+    it is read; a partitioned join shuffles both. Shuffling costs far more here than in
+    one process, so the threshold is above DataFusion's 1 MB (measured on TPC-H SF1 in
+    benchmarks/README.md).
+    """
+    return {
+        "datafusion.optimizer.hash_join_single_partition_threshold": str(config.broadcast_join_bytes),
+        "datafusion.optimizer.hash_join_single_partition_threshold_rows": str(config.broadcast_join_rows),
+    }
+
+
 def parse_set(sql: str) -> tuple[str, str] | None:
     """``(key, value)`` of a ``SET key = value`` statement, else None."""
     kind, _ = classify(sql)
@@ -117,6 +131,7 @@ class Job:
     finished: float | None = None
     error: str = ""
     stages: list[Stage] = field(default_factory=list)
+    depths: dict[int, int] = field(default_factory=dict)  # stage id -> exchanges to the result
     outputs: dict[int, list[pb.MapOutputLocation]] = field(default_factory=dict)
     schemas: dict[int, bytes] = field(default_factory=dict)
     tasks_done: dict[int, int] = field(default_factory=dict)
@@ -227,7 +242,7 @@ class JobManager:
         self.uri = uri
         # Plans name Python UDFs instead of inlining their code: the functions
         # registered here are stand-ins; tasks carry the real ones (udfs.py).
-        self._ctx = make_context(2).with_python_udf_inlining(enabled=False)
+        self._ctx = make_context(2, planner_settings(config)).with_python_udf_inlining(enabled=False)
         self._functions: dict[str, pb.UserFunction] = {}
         self._ctx_lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
@@ -688,6 +703,7 @@ class JobManager:
         produced them.
         """
         stages = {s.stage_id: s for s in (job.stages if with_final else job.stages[:-1])}
+        job.depths = job.depths or stage_depths(job.stages)
         # stage -> tasks whose output is not (or no longer) there; given when resuming a job
         missing = {} if missing is None else missing
         running: dict[Future[pb.TaskStatus], Attempt] = {}
@@ -859,7 +875,9 @@ class JobManager:
             msg = "job cancelled"
             raise TaskFailed(msg)
         with job_context(job.job_id):
-            info = self.cluster.acquire(self.config.executor_wait_s, avoid=attempt.avoid)
+            # Older jobs first; in a job, stages further from the result first, then in plan order.
+            priority = (job.created, -job.depths.get(task.stage_id, 0), task.stage_id, task.partition)
+            info = self.cluster.acquire(self.config.executor_wait_s, avoid=attempt.avoid, priority=priority)
             attempt.executor_id = info.executor_id
             try:
                 if job.cancelled.is_set():
