@@ -86,3 +86,6 @@ def client(memory_cluster: StandaloneCluster, tpch_dir: Path) -> ballista_flight
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("BALLISTA_FLIGHT_LOG_LEVEL", "warning")
+    # Every query is cut into stages, however little data the tests give it: the
+    # distributed path is what they check. The small-query shortcut has its own tests.
+    os.environ.setdefault("BALLISTA_FLIGHT_SMALL_QUERY_BYTES", "0")

@@ -127,6 +127,12 @@ class SchedulerConfig(SecurityConfig, ObjectStoreConfig):
         description="The same, in rows, for a side whose size in bytes is unknown "
         "(hash_join_single_partition_threshold_rows).",
     )
+    small_query_bytes: int = Field(
+        100_000_000,
+        description="Queries whose files add up to fewer bytes run as one task on one executor, "
+        "their exchanges in memory: distributing them costs more than it saves (0 = always "
+        "distribute).",
+    )
     http_port: int = Field(
         -1, description="HTTP port for /healthz, /readyz and /metrics (0 picks a free one, -1 disables)."
     )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from pyarrow import flight
 
+from ballista_flight.standalone import StandaloneCluster
 from tests.compare import assert_same_result
 from tests.conftest import QUERIES_DIR, register_tpch
 
@@ -45,5 +48,35 @@ def registered(cluster: object, tpch_dir: Path) -> str:
 def test_tpch_query_matches_datafusion(registered: str, reference: object, query: Path) -> None:
     sql = query.read_text()
     got = flight_query(registered, sql)
+    expected = reference.sql(sql).to_arrow_table()  # type: ignore[attr-defined]
+    assert_same_result(got, expected, ordered="order by" in sql.lower(), context=query.stem)
+
+
+@pytest.fixture(scope="module")
+def small_queries(tpch_dir: Path) -> Iterator[str]:
+    """A cluster that runs every TPC-H query at this scale as one task (under its small-query bytes)."""
+    import ballista_flight
+
+    args = ["--small-query-bytes", str(10**12)]
+    with StandaloneCluster(executors=2, log_level="warning", extra_scheduler_args=args) as cluster:
+        with ballista_flight.connect(cluster.uri) as ctx:
+            register_tpch(ctx, tpch_dir)
+        yield cluster.uri
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[q.stem for q in QUERIES])
+def test_small_query_runs_as_one_task_and_matches_datafusion(
+    small_queries: str, reference: object, query: Path
+) -> None:
+    sql = query.read_text()
+    with flight.FlightClient(small_queries) as scheduler:
+        info = scheduler.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
+        assert len(info.endpoints) == 1
+        with flight.FlightClient(info.endpoints[0].locations[0]) as executor:
+            got = executor.do_get(info.endpoints[0].ticket).read_all()
+        action = ("job_status", info.app_metadata)
+        status = json.loads(next(iter(scheduler.do_action(action))).body.to_pybytes())
+    assert len(status["stages"]) == 1, status["stages"]
+    assert int(status["tasks"]) == 1
     expected = reference.sql(sql).to_arrow_table()  # type: ignore[attr-defined]
     assert_same_result(got, expected, ordered="order by" in sql.lower(), context=query.stem)

@@ -15,7 +15,9 @@ from ballista_flight.plan.stages import (
     ExchangeKind,
     _broadcast_reads,
     cut_stages,
+    one_stage,
     render,
+    scanned_bytes,
     stage_depths,
     task_reads,
     to_dot,
@@ -172,3 +174,27 @@ def test_stage_with_a_broadcast_build_side_runs_whole(ctx: object) -> None:
     # Each task's plan keeps its own file group of the probe-side scan and empties the others.
     plans = {stage.task_plan(t) for t in range(stage.partitions)}
     assert len(plans) == stage.partitions
+
+
+def test_scanned_bytes_adds_up_the_files_a_plan_reads(ctx: object, tpch_dir: Path) -> None:
+    sql = "select count(*) from customer join orders on c_custkey = o_custkey"
+    root = snapshot(ctx.sql(sql).execution_plan())  # type: ignore[attr-defined]
+    files = [*(tpch_dir / "customer").glob("*.parquet"), *(tpch_dir / "orders").glob("*.parquet")]
+    assert scanned_bytes(root) == sum(f.stat().st_size for f in files)
+    assert scanned_bytes(snapshot(ctx.sql("select 1").execution_plan())) == 0  # type: ignore[attr-defined]
+
+
+def test_scanned_bytes_is_unknown_for_data_that_is_not_in_files() -> None:
+    data = make_context(2)
+    data.register_record_batches("t", [[pa.record_batch({"a": [1, 2, 3]})]])
+    assert scanned_bytes(snapshot(data.sql("select sum(a) from t").execution_plan())) is None
+
+
+def test_one_stage_runs_the_whole_plan_as_one_task(ctx: object) -> None:
+    sql = "select o_orderpriority, count(*) from orders group by o_orderpriority"
+    root = snapshot(ctx.sql(sql).execution_plan())  # type: ignore[attr-defined]
+    assert len(cut_stages(root, placeholder)) > 1
+    (stage,) = one_stage(root)
+    assert stage.plan == root.data
+    assert stage.tasks == 1
+    assert stage.output is ExchangeKind.RESULT

@@ -10,7 +10,7 @@ The structure is checked against the node's partition count before use.
 
 from __future__ import annotations
 
-from ballista_flight.plan.protowire import Field, ProtoWireError, encode_varint, fields
+from ballista_flight.plan.protowire import Field, ProtoWireError, decode_varint, encode_varint, fields
 
 _EMPTY_GROUP = b"\x0a\x00"  # field 1, length 0: a FileGroup with no files
 
@@ -64,3 +64,33 @@ def restrict_file_groups(node: bytes, keep: set[int]) -> bytes:
 def _with_length(buf: bytes, field: Field, payload: bytes) -> bytes:
     """Re-encode ``field`` (key as in ``buf``) around a new payload."""
     return buf[field.key_start : field.len_start] + encode_varint(len(payload)) + payload
+
+
+_WIRE_VARINT, _WIRE_LEN = 0, 2
+
+
+def scan_files(node: bytes) -> dict[bytes, int] | None:
+    """Path -> size in bytes of every file an encoded scan reads, or None if it is not one.
+
+    A ``PartitionedFile`` encodes its path as field 1 and the file's size as field 2.
+    """
+    located = _locate(node)
+    if located is None:
+        return None
+    conf, groups = located[2], located[3]
+    files: dict[bytes, int] = {}
+    try:
+        for group in groups:
+            for entry in fields(conf, group.payload_start, group.payload_end):
+                path, size = None, None
+                for field in fields(conf, entry.payload_start, entry.payload_end):
+                    if field.number == 1 and field.wire == _WIRE_LEN:
+                        path = conf[field.payload_start : field.payload_end]
+                    elif field.number == 2 and field.wire == _WIRE_VARINT:
+                        size = decode_varint(conf, field.len_start, entry.payload_end)[0]
+                if path is None or size is None:
+                    return None
+                files[path] = size
+    except ProtoWireError:
+        return None
+    return files

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from ballista_flight.plan.physical import PlanNode
 from ballista_flight.plan.protowire import replace_submessage
-from ballista_flight.plan.scans import file_group_count, restrict_file_groups
+from ballista_flight.plan.scans import file_group_count, restrict_file_groups, scan_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -254,6 +254,36 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
 
     make_stage(drop_round_robin(root), ExchangeKind.RESULT)
     return stages
+
+
+def scanned_bytes(root: PlanNode) -> int | None:
+    """Bytes of the files a plan reads (each file once), or None if a leaf is not a file scan."""
+    files: dict[bytes, int] = {}
+    for node in root.walk():
+        if node.children:
+            continue
+        if node.name in _NO_INPUT:
+            continue
+        found = scan_files(node.data) if node.name == "DataSourceExec" else None
+        if found is None:
+            return None
+        files.update(found)
+    return sum(files.values())
+
+
+# Leaves that read nothing (SELECT 1, an empty relation).
+_NO_INPUT = frozenset({"PlaceholderRowExec", "EmptyExec"})
+
+
+def one_stage(root: PlanNode) -> list[Stage]:
+    """The whole plan as one task: DataFusion runs its exchanges in memory, in one process.
+
+    For a query over little data, each distributed stage costs more (a task round trip,
+    shuffle files, a fetch) than its work; one executor runs it with all its cores.
+    """
+    return [
+        Stage(0, root.data, root.partitions, [], ExchangeKind.RESULT, root, single_task=root.partitions > 1)
+    ]
 
 
 def stage_depths(stages: list[Stage]) -> dict[int, int]:

@@ -35,9 +35,18 @@ from ballista_flight.errors import (
 from ballista_flight.logging_setup import job_context
 from ballista_flight.objectstore import ObjectStores, S3Settings, buckets_in
 from ballista_flight.peers import ClientPool
-from ballista_flight.plan.physical import snapshot
+from ballista_flight.plan.physical import PlanNode, snapshot
 from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context, placeholder
-from ballista_flight.plan.stages import ExchangeKind, Stage, cut_stages, render, stage_depths, to_dot
+from ballista_flight.plan.stages import (
+    ExchangeKind,
+    Stage,
+    cut_stages,
+    one_stage,
+    render,
+    scanned_bytes,
+    stage_depths,
+    to_dot,
+)
 from ballista_flight.plan.substrait import from_substrait
 from ballista_flight.plan.writes import split_sink, temporary_url
 from ballista_flight.proto import ballista_flight_pb2 as pb
@@ -501,12 +510,22 @@ class JobManager:
         if split is None:
             if root.name == "DataSinkExec":  # e.g. INSERT INTO an in-memory table of this session
                 return None
-            return cut_stages(root, placeholder)
+            stages = cut_stages(root, placeholder)
+            if len(stages) > 1 and self._is_small(root):
+                return one_stage(root)
+            return stages
         sink, query = split
         stages = cut_stages(query, placeholder)
         stages[-1].output = ExchangeKind.WRITE
         stages[-1].sink = sink
         return stages
+
+    def _is_small(self, root: PlanNode) -> bool:
+        """Whether a query reads so little that one task on one executor beats distributing it."""
+        if self.config.small_query_bytes <= 0:
+            return False
+        size = scanned_bytes(root)
+        return size is not None and size < self.config.small_query_bytes
 
     def _collect_locally(self, df: DataFrame) -> pa.Table:
         try:
