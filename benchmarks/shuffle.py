@@ -1,11 +1,19 @@
 """Shuffle micro-benchmark: moving one stage's output between two executors.
 
 Runs a query whose map stage hash-partitions nine lineitem columns (TPC-H SF1,
-6M rows) on a 2-executor cluster, and reads from the job profile how many bytes
-the consuming tasks fetched from the *other* executor and how long those
-fetches took (Flight DoGet plus writing the task's input file). Beside it, in
-the same run, raw pyarrow.flight DoGet loopback throughput of the same columns
-between two processes, one stream.
+6M rows) on a 2-executor cluster. Beside it, in the same run, raw
+pyarrow.flight DoGet loopback throughput of the same columns between two
+processes, one stream. Two figures for the cluster:
+
+* **isolated**: once the map stage has run (GetFlightInfo returned) and before
+  the result is read, every shuffle partition one executor holds is moved, one
+  stream at a time, by the consuming executor's own code path (a signed fetch
+  ticket, Flight DoGet from the executor's shuffle store, the task's Arrow IPC
+  input file written by ``executor.task._write_partition``) with nothing else
+  running. This is the transfer itself.
+* **inside the query**: from the job profile, the bytes the consuming tasks
+  fetched from the *other* executor over the time those fetches took, summed
+  per stream, while four tasks share two cores.
 
     python benchmarks/shuffle.py --scale 1
 """
@@ -13,6 +21,7 @@ between two processes, one stream.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import statistics
 import subprocess
@@ -97,6 +106,75 @@ def cluster_shuffle(data: Path, mode: str, runs: int) -> tuple[int, float, float
     return samples[len(samples) // 2]
 
 
+def isolated_fetch(data: Path, mode: str, runs: int) -> tuple[int, float]:
+    """Bytes of one executor's shuffle partitions and the median seconds to move them all."""
+    import secrets
+    import tempfile
+
+    import ballista_flight
+    from ballista_flight.executor.task import Source, _write_partition, scan_schema, schema_from_ipc
+    from ballista_flight.proto import ballista_flight_pb2 as pb
+    from ballista_flight.standalone import StandaloneCluster
+    from ballista_flight.tickets import sign
+
+    secret = secrets.token_urlsafe(32)
+    args = ["--cluster-secret", secret]
+    with StandaloneCluster(
+        executors=2, shuffle=mode, log_level="warning", extra_scheduler_args=args
+    ) as cluster:
+        ctx = ballista_flight.connect(cluster.uri)
+        ctx.register_parquet("lineitem", f"{data / 'lineitem'}/")
+        ctx.close()
+        times: list[float] = []
+        moved = 0
+        scheduler = flight.FlightClient(cluster.uri)
+        listed = json.loads(next(iter(scheduler.do_action(("list_executors", b"")))).body.to_pybytes())
+        uris = {e["executor_id"]: e["uri"] for e in listed}
+        for run in range(runs + 1):
+            # GetFlightInfo: the map stage has run; its output waits for the result tasks.
+            info = scheduler.get_flight_info(flight.FlightDescriptor.for_command(QUERY.encode()))
+            job_id = info.app_metadata.decode()
+            profile = json.loads(
+                next(iter(scheduler.do_action(("job_profile", info.app_metadata)))).body.to_pybytes()
+            )
+            # The biggest repartitioned stage output, as its map tasks left it on one executor.
+            maps = [t for t in profile["tasks"] if len(t.get("bucketRows", [])) > 1]
+            stage_id = max(
+                {int(t.get("stageId", 0)) for t in maps},
+                key=lambda sid: sum(int(t.get("bytes", 0)) for t in maps if int(t.get("stageId", 0)) == sid),
+            )
+            mine = [
+                t for t in maps if int(t.get("stageId", 0)) == stage_id and t["executorId"] == "executor-0"
+            ]
+            schema = scan_schema(schema_from_ipc(base64.b64decode(mine[0]["schema"])))
+            keys = [
+                (int(t.get("partition", 0)), bucket)
+                for t in mine
+                for bucket, rows in enumerate(t["bucketRows"])
+                if int(rows)
+            ]
+            with flight.FlightClient(uris["executor-0"]) as peer, tempfile.TemporaryDirectory() as scratch:
+                started = time.perf_counter()
+                moved = 0
+                for i, (map_partition, bucket) in enumerate(keys):
+                    fetch = pb.FetchTicket(
+                        job_id=job_id, stage_id=stage_id, map_partition=map_partition, bucket=bucket
+                    )
+                    raw = sign(pb.Ticket(fetch=fetch), secret.encode(), 60.0)
+                    reader = peer.do_get(flight.Ticket(raw)).to_reader()
+                    path = Path(scratch) / f"p{i:06d}.arrow"
+                    remote, _, _ = _write_partition(path, schema, [Source(reader=reader, remote=True)])
+                    moved += remote
+                seconds = time.perf_counter() - started
+            if run:  # the first is a warm-up
+                times.append(seconds)
+            for endpoint in info.endpoints:  # finish the job: its shuffle data is released
+                with flight.FlightClient(endpoint.locations[0]) as executor:
+                    executor.do_get(endpoint.ticket).read_all()
+        scheduler.close()
+    return moved, statistics.median(times)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -116,10 +194,18 @@ def main() -> int:
         f"| raw pyarrow.flight DoGet, one stream | {raw_bytes / 1e6:.0f} | {raw_s:.3f} | {raw_rate / 1e6:.0f} | 100% |",
     ]
     for mode in ("memory", "disk"):
+        moved, seconds = isolated_fetch(data, mode, args.runs)
+        rate = moved / seconds
+        lines.append(
+            f"| ballista-flight executor to executor, {mode} shuffle, isolated | {moved / 1e6:.0f} | "
+            f"{seconds:.3f} | {rate / 1e6:.0f} | {rate / raw_rate:.0%} |"
+        )
+    for mode in ("memory", "disk"):
         remote, seconds, elapsed = cluster_shuffle(data, mode, args.runs)
         rate = remote / seconds if seconds else 0.0
         lines.append(
-            f"| ballista-flight executor to executor, {mode} shuffle (query {elapsed:.2f}s) | {remote / 1e6:.0f} | "
+            f"| ballista-flight executor to executor, {mode} shuffle, inside the query ({elapsed:.2f}s) | "
+            f"{remote / 1e6:.0f} | "
             f"{seconds:.3f} | {rate / 1e6:.0f} | {rate / raw_rate:.0%} |"
         )
     text = "\n".join(lines) + "\n"
