@@ -26,7 +26,7 @@ import ballista_flight
 from ballista_flight.config import SchedulerConfig
 from ballista_flight.plan.physical import snapshot
 from ballista_flight.plan.session import make_context, placeholder
-from ballista_flight.plan.stages import cut_stages
+from ballista_flight.plan.stages import cut_stages, slice_tasks
 from ballista_flight.scheduler.jobs import planner_settings
 from ballista_flight.standalone import StandaloneCluster, free_port
 from tests.compare import assert_same_result
@@ -66,12 +66,13 @@ class Observed:
 
 
 class Q9Shape:
-    """Stages and tasks of q9 as the scheduler plans it for the cluster below (4 slots)."""
+    """Stages and tasks of q9 as the scheduler plans it for the cluster below (2 executors, 4 slots)."""
 
     def __init__(self, tpch_dir: Path) -> None:
         ctx = make_context(4, planner_settings(SchedulerConfig()))
         register_tpch(ctx, tpch_dir)
         stages = cut_stages(snapshot(ctx.sql(Q9).execution_plan(), ctx), placeholder)
+        slice_tasks(stages, executors=2)
         self.stages = len(stages)
         self.tasks = sum(stage.tasks for stage in stages)
         self.final = stages[-1].stage_id

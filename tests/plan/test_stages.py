@@ -18,6 +18,7 @@ from ballista_flight.plan.stages import (
     one_stage,
     render,
     scanned_bytes,
+    slice_tasks,
     stage_depths,
     task_reads,
     to_dot,
@@ -198,3 +199,29 @@ def test_one_stage_runs_the_whole_plan_as_one_task(ctx: object) -> None:
     assert stage.plan == root.data
     assert stage.tasks == 1
     assert stage.output is ExchangeKind.RESULT
+
+
+def test_whole_repartition_stages_run_one_slice_of_partitions_per_executor(ctx: object) -> None:
+    sql = """select o_orderpriority, count(*) as c from orders join lineitem on o_orderkey = l_orderkey
+             group by o_orderpriority"""
+    stages = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
+    before = {s.stage_id: s.tasks for s in stages}
+    slice_tasks(stages, executors=2)
+    sliced = [s for s in stages if s.slices]
+    assert sliced, render(stages)
+    for stage in stages:
+        if not stage.slices:
+            assert stage.tasks == before[stage.stage_id]
+            continue
+        assert stage.whole_stage
+        assert stage.output is ExchangeKind.REPARTITION
+        assert stage.tasks == stage.outputs == 2
+        assert sorted(p for owned in stage.slices for p in owned) == list(range(stage.partitions))
+        for key in {k for reads in stage.reads for k in reads}:
+            # The tasks' shares together are the partitions' shares, each read by one task.
+            shares = [stage.reads_of(t, key) for t in range(stage.tasks)]
+            every = sorted({p for reads in stage.reads for p in reads.get(key, [])})
+            assert sorted(p for share in shares for p in share) == every
+    fresh = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
+    slice_tasks(fresh, executors=8)  # at least one executor per partition: one partition per task
+    assert not any(s.slices for s in fresh)

@@ -93,6 +93,8 @@ class Stage:
     scans: dict[int, bytes] = field(default_factory=dict)
     # WRITE output: the DataSinkExec each task runs over its rows.
     sink: SinkPlan | None = None
+    # Whole-stage tasks may each own a run of partitions (``slice_tasks``); empty: one each.
+    slices: list[list[int]] = field(default_factory=list)
 
     def task_plan(self, task: int) -> bytes:
         """The plan a task runs: whole-stage tasks read only their share of each file scan."""
@@ -100,14 +102,30 @@ class Stage:
             return self.plan
         plan = self.plan
         for key, data in self.scans.items():
-            keep = set(self.reads[task].get(key, []))
+            keep = set(self.reads_of(task, key))
             plan = replace_submessage(plan, data, restrict_file_groups(data, keep))
         return plan
+
+    def reads_of(self, task: int, key: int) -> list[int]:
+        """Partitions of input ``key`` (a stage id, or a scan's negative key) that ``task`` reads."""
+        if self.single_task:
+            return sorted({p for reads in self.reads for p in reads.get(key, [])})
+        if task >= self.tasks:
+            return []
+        owned = self.slices[task] if self.slices else [task]
+        return sorted({p for part in owned for p in self.reads[part].get(key, [])})
 
     @property
     def tasks(self) -> int:
         """Tasks the stage runs as."""
-        return 1 if self.single_task else self.partitions
+        if self.single_task:
+            return 1
+        return len(self.slices) if self.slices else self.partitions
+
+    @property
+    def outputs(self) -> int:
+        """Map outputs the stage leaves for its consumer: one per task, or per partition of a single task."""
+        return len(self.slices) if self.slices else self.partitions
 
 
 def is_repartition(node: PlanNode) -> bool:
@@ -284,6 +302,25 @@ def one_stage(root: PlanNode) -> list[Stage]:
     return [
         Stage(0, root.data, root.partitions, [], ExchangeKind.RESULT, root, single_task=root.partitions > 1)
     ]
+
+
+def slice_tasks(stages: list[Stage], executors: int) -> None:
+    """Let each task of a whole-stage repartition own a run of partitions, one run per executor.
+
+    Such a task runs every partition of the stage in one plan anyway, reading only its share
+    of the inputs, so two partitions in one task cost one task (one dispatch, one broadcast
+    hash table, one set of shuffle files) where two tasks cost two, and DataFusion still runs
+    them in parallel. Tasks of other stages keep one partition each: a merge consumer sees one
+    input partition per producer task.
+    """
+    if executors < 1:
+        return
+    for stage in stages:
+        eligible = stage.whole_stage and not stage.single_task and stage.output is ExchangeKind.REPARTITION
+        if eligible and stage.partitions > executors:
+            size = -(-stage.partitions // executors)  # ceil
+            parts = list(range(stage.partitions))
+            stage.slices = [parts[i : i + size] for i in range(0, stage.partitions, size)]
 
 
 def stage_depths(stages: list[Stage]) -> dict[int, int]:

@@ -44,6 +44,7 @@ from ballista_flight.plan.stages import (
     one_stage,
     render,
     scanned_bytes,
+    slice_tasks,
     stage_depths,
     to_dot,
 )
@@ -513,6 +514,7 @@ class JobManager:
             stages = cut_stages(root, placeholder)
             if len(stages) > 1 and self._is_small(root):
                 return one_stage(root)
+            slice_tasks(stages, len(self.cluster.executors()))
             return stages
         sink, query = split
         stages = cut_stages(query, placeholder)
@@ -696,19 +698,13 @@ class JobManager:
                     kind=_KIND_TO_PB[inp.kind],  # type: ignore[arg-type]
                     partitions=inp.partitions,
                     placeholder=inp.placeholder,
-                    read_partitions=self._reads(stage, partition, inp.stage_id),
+                    read_partitions=stage.reads_of(partition, inp.stage_id),
                     locations=job.outputs[inp.stage_id],
                     original=inp.original,
                     schema=job.schemas.get(inp.stage_id, b""),
                 )
             )
         return task
-
-    @staticmethod
-    def _reads(stage: Stage, task: int, input_stage: int) -> list[int]:
-        if stage.single_task:
-            return sorted({p for reads in stage.reads for p in reads.get(input_stage, [])})
-        return stage.reads[task].get(input_stage, [])
 
     def _run_map_stages(
         self, job: Job, *, with_final: bool = False, missing: dict[int, set[int]] | None = None
@@ -743,7 +739,7 @@ class JobManager:
                         missing[stage_id] = set(range(stage.tasks))
                         started[stage_id] = job.stage_started[stage_id] = time.monotonic() - job.created
                         job.outputs[stage_id] = [
-                            pb.MapOutputLocation(map_partition=p, empty=True) for p in range(stage.partitions)
+                            pb.MapOutputLocation(map_partition=p, empty=True) for p in range(stage.outputs)
                         ]
                     in_flight = {a.task for a in running.values() if a.stage.stage_id == stage_id}
                     for task in sorted(missing[stage_id] - in_flight):

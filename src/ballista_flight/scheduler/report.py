@@ -162,9 +162,7 @@ def partition_rows(stage: Stage, statuses: list[pb.TaskStatus]) -> dict[int, int
 
 def read_partitions(stage: Stage, task: int, input_stage: int) -> list[int]:
     """Which partitions of ``input_stage`` task ``task`` of ``stage`` reads (as the scheduler sent it)."""
-    if stage.single_task:
-        return sorted({p for reads in stage.reads for p in reads.get(input_stage, [])})
-    return stage.reads[task].get(input_stage, []) if task < len(stage.reads) else []
+    return stage.reads_of(task, input_stage)
 
 
 def stage_reports(job: Job) -> list[dict[str, Any]]:
