@@ -80,3 +80,27 @@ def test_small_query_runs_as_one_task_and_matches_datafusion(
     assert int(status["tasks"]) == 1
     expected = reference.sql(sql).to_arrow_table()  # type: ignore[attr-defined]
     assert_same_result(got, expected, ordered="order by" in sql.lower(), context=query.stem)
+
+
+def test_single_task_stage_hands_every_partition_to_its_consumer(registered: str, reference: object) -> None:
+    """q20's semi join emits its rows only once all probe partitions ran in one plan: one task runs
+    them all and keeps each partition's rows as one output, which the final stage merges."""
+    sql = (QUERIES_DIR / "q20.sql").read_text()
+    with flight.FlightClient(registered) as scheduler:
+        info = scheduler.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
+        tables = []
+        for endpoint in info.endpoints:
+            with flight.FlightClient(endpoint.locations[0]) as executor:
+                tables.append(executor.do_get(endpoint.ticket).read_all())
+        status = json.loads(
+            next(iter(scheduler.do_action(("job_status", info.app_metadata)))).body.to_pybytes()
+        )
+    expected = reference.sql(sql).to_arrow_table()  # type: ignore[attr-defined]
+    assert_same_result(pa.concat_tables(tables), expected, ordered=True, context="q20")
+    single = [
+        s for s in status["stages"] if s["output"] == "merge" and int(s["tasks"]) == 1 < int(s["partitions"])
+    ]
+    assert single, status["stages"]
+    # Its rows reached the consumer as shuffle output (an empty output would make the
+    # consumer recompute the whole subtree instead).
+    assert all(int(s["rows"]) == expected.num_rows for s in single)

@@ -325,6 +325,9 @@ def _run_partition(
 def _run_merge_output(
     task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, status: pb.TaskStatus, stats: TaskInputs
 ) -> None:
+    if task.all_partitions:
+        _run_merge_outputs(task, plan_bytes, store, status, stats)
+        return
     batches = _run_partition(task, plan_bytes, status, stats)
     if batches:
         schema = batches[0].schema
@@ -332,6 +335,38 @@ def _run_merge_output(
         status.rows = sum(b.num_rows for b in batches)
         status.bytes = store.put(PartitionKey(task.job_id, task.stage_id, task.partition, 0), schema, batches)
         status.bucket_rows.append(status.rows)
+
+
+def _run_merge_outputs(
+    task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, status: pb.TaskStatus, stats: TaskInputs
+) -> None:
+    """A single task running every partition of its stage: each partition is one output.
+
+    The stage holds a join that emits rows only once all its probe partitions ran in this
+    one plan instance (semi, anti, outer); its consumer reads partition ``p`` as map output
+    ``p`` (``map_rows`` says which hold rows).
+    """
+    ctx = _context(task, status.executor_id)
+    executed = time.perf_counter()
+    plan = decode(ctx, plan_bytes)
+    # All partitions at once, as DataFusion runs them in one process (each stream releases
+    # the GIL while it computes); one after another would run the stage on one core.
+    with ThreadPoolExecutor(max_workers=max(1, task.stage_partitions), thread_name_prefix="part") as threads:
+        outputs = list(threads.map(lambda p: list(execute(ctx, plan, p)), range(task.stage_partitions)))
+    status.execute_s = time.perf_counter() - executed
+    status.operators.extend(plan_metrics(plan, stats.input_dirs))
+    schema = next((batches[0].schema for batches in outputs if batches), None)
+    if schema is None:
+        return
+    for partition, batches in enumerate(outputs):
+        rows = sum(b.num_rows for b in batches)
+        if rows:
+            key = PartitionKey(task.job_id, task.stage_id, partition, 0)
+            status.bytes += store.put(key, schema, batches)
+        status.map_rows.append(rows)
+        status.rows += rows
+    status.schema = schema.serialize().to_pybytes()
+    status.bucket_rows.append(status.rows)
 
 
 def _run_repartition_output(
