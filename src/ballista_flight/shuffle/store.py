@@ -112,7 +112,9 @@ class ShuffleStore:
                 )
             raise ShuffleError(msg)
         if stored.batches is not None:
-            return pa.RecordBatchReader.from_batches(stored.schema, stored.batches)
+            # A table's reader hands batches out in C++; a reader over a Python list takes
+            # the GIL for every batch, which a busy executor makes Flight wait for.
+            return pa.Table.from_batches(stored.batches, stored.schema).to_reader()
         assert stored.path is not None
         try:
             table = pa.ipc.open_file(pa.memory_map(str(stored.path))).read_all()
