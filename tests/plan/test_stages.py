@@ -201,26 +201,37 @@ def test_one_stage_runs_the_whole_plan_as_one_task(ctx: object) -> None:
     assert stage.output is ExchangeKind.RESULT
 
 
-def test_whole_repartition_stages_run_one_slice_of_partitions_per_executor(ctx: object) -> None:
-    sql = """select o_orderpriority, count(*) as c from orders join lineitem on o_orderkey = l_orderkey
-             group by o_orderpriority"""
+def test_whole_stages_run_one_slice_of_partitions_per_executor(ctx: object) -> None:
+    sql = """select o_orderpriority, count(*) as c from
+             (select distinct c_custkey from customer where c_acctbal > 9000) big_spenders
+             join orders on c_custkey = o_custkey group by o_orderpriority order by o_orderpriority"""
     stages = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
     before = {s.stage_id: s.tasks for s in stages}
     slice_tasks(stages, executors=2)
     sliced = [s for s in stages if s.slices]
-    assert sliced, render(stages)
+    assert {s.output for s in sliced} == {ExchangeKind.REPARTITION, ExchangeKind.MERGE}, render(stages)
+    by_id = {s.stage_id: s for s in stages}
     for stage in stages:
+        for inp in stage.inputs:
+            producer = by_id[inp.stage_id]
+            if inp.ordered:  # a SortPreservingMerge needs every producer partition sorted on its own
+                assert not producer.slices
+            if inp.kind is ExchangeKind.MERGE:  # the consumer sees one partition per producer task
+                assert inp.partitions == producer.outputs
+                assert all(set(r.get(inp.stage_id, [])) <= set(range(inp.partitions)) for r in stage.reads)
         if not stage.slices:
             assert stage.tasks == before[stage.stage_id]
             continue
         assert stage.whole_stage
-        assert stage.output is ExchangeKind.REPARTITION
+        assert stage.output in (ExchangeKind.REPARTITION, ExchangeKind.MERGE)
         assert stage.tasks == stage.outputs == 2
         assert sorted(p for owned in stage.slices for p in owned) == list(range(stage.partitions))
         for key in {k for reads in stage.reads for k in reads}:
-            # The tasks' shares together are the partitions' shares, each read by one task.
             shares = [stage.reads_of(t, key) for t in range(stage.tasks)]
             every = sorted({p for reads in stage.reads for p in reads.get(key, [])})
+            if all(share == every for share in shares):
+                continue  # a broadcast input: every task reads it whole
+            # The tasks' shares together are the partitions' shares, each read by one task.
             assert sorted(p for share in shares for p in share) == every
     fresh = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
     slice_tasks(fresh, executors=8)  # at least one executor per partition: one partition per task

@@ -328,13 +328,31 @@ def _run_merge_output(
     if task.all_partitions:
         _run_merge_outputs(task, plan_bytes, store, status, stats)
         return
-    batches = _run_partition(task, plan_bytes, status, stats)
+    if task.run_partitions:
+        batches = _run_slice(task, plan_bytes, status, stats)
+    else:
+        batches = _run_partition(task, plan_bytes, status, stats)
     if batches:
         schema = batches[0].schema
         status.schema = schema.serialize().to_pybytes()
         status.rows = sum(b.num_rows for b in batches)
         status.bytes = store.put(PartitionKey(task.job_id, task.stage_id, task.partition, 0), schema, batches)
         status.bucket_rows.append(status.rows)
+
+
+def _run_slice(
+    task: pb.TaskTicket, plan_bytes: bytes, status: pb.TaskStatus, stats: TaskInputs
+) -> list[pa.RecordBatch]:
+    """Run the partitions a whole-stage task owns, at once, as one output."""
+    ctx = _context(task, status.executor_id)
+    executed = time.perf_counter()
+    plan = decode(ctx, plan_bytes)
+    owned = list(task.run_partitions)
+    with ThreadPoolExecutor(max_workers=len(owned), thread_name_prefix="part") as threads:
+        outputs = list(threads.map(lambda p: list(execute(ctx, plan, p)), owned))
+    status.execute_s = time.perf_counter() - executed
+    status.operators.extend(plan_metrics(plan, stats.input_dirs))
+    return [batch for batches in outputs for batch in batches]
 
 
 def _run_merge_outputs(

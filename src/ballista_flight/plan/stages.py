@@ -63,6 +63,8 @@ class StageInput:
     placeholder: bytes
     original: bytes
     node: PlanNode | None = None
+    # A merge read by SortPreservingMergeExec: each input partition must stay sorted.
+    ordered: bool = False
 
 
 @dataclass
@@ -238,8 +240,11 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
             ph = placeholder(f"in{stage.stage_id}")
             boundaries[id(child)] = stage.stage_id
             data = replace_submessage(node.data, child.data, ph)
+            ordered = node.name == "SortPreservingMergeExec"
             return data, [
-                StageInput(stage.stage_id, ExchangeKind.MERGE, child.partitions, ph, child.data, child)
+                StageInput(
+                    stage.stage_id, ExchangeKind.MERGE, child.partitions, ph, child.data, child, ordered
+                )
             ]
         data = node.data
         inputs: list[StageInput] = []
@@ -305,22 +310,38 @@ def one_stage(root: PlanNode) -> list[Stage]:
 
 
 def slice_tasks(stages: list[Stage], executors: int) -> None:
-    """Let each task of a whole-stage repartition own a run of partitions, one run per executor.
+    """Let each task of a whole stage own a run of partitions, one run per executor.
 
-    Such a task runs every partition of the stage in one plan anyway, reading only its share
-    of the inputs, so two partitions in one task cost one task (one dispatch, one broadcast
-    hash table, one set of shuffle files) where two tasks cost two, and DataFusion still runs
-    them in parallel. Tasks of other stages keep one partition each: a merge consumer sees one
-    input partition per producer task.
+    Such a task runs its partitions in one plan, reading only its share of the inputs, so
+    two partitions in one task cost one task (one dispatch, one hash table for each broadcast
+    build side, one set of shuffle files) where two tasks cost two, and DataFusion still runs
+    them in parallel. A merge output is sliced only when its consumer merges it unordered
+    (CoalescePartitionsExec): a task's partitions, concatenated, are not sorted as a whole.
     """
     if executors < 1:
         return
+    readers: dict[int, list[tuple[Stage, StageInput]]] = {}
     for stage in stages:
-        eligible = stage.whole_stage and not stage.single_task and stage.output is ExchangeKind.REPARTITION
-        if eligible and stage.partitions > executors:
-            size = -(-stage.partitions // executors)  # ceil
-            parts = list(range(stage.partitions))
-            stage.slices = [parts[i : i + size] for i in range(0, stage.partitions, size)]
+        for inp in stage.inputs:
+            readers.setdefault(inp.stage_id, []).append((stage, inp))
+    for stage in stages:
+        if not stage.whole_stage or stage.single_task or stage.partitions <= executors:
+            continue
+        consumers = readers.get(stage.stage_id, [])
+        if stage.output is ExchangeKind.MERGE:
+            if not consumers or any(inp.ordered for _, inp in consumers):
+                continue
+        elif stage.output is not ExchangeKind.REPARTITION:
+            continue
+        size = -(-stage.partitions // executors)  # ceil
+        parts = list(range(stage.partitions))
+        stage.slices = [parts[i : i + size] for i in range(0, stage.partitions, size)]
+        if stage.output is ExchangeKind.MERGE:  # its consumers now see one partition per task
+            for consumer, inp in consumers:
+                inp.partitions = len(stage.slices)
+                for reads in consumer.reads:
+                    if stage.stage_id in reads:
+                        reads[stage.stage_id] = list(range(len(stage.slices)))
 
 
 def stage_depths(stages: list[Stage]) -> dict[int, int]:

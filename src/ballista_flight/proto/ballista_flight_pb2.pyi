@@ -103,7 +103,7 @@ class ShuffleInput(_message.Message):
     def __init__(self, stage_id: _Optional[int] = ..., kind: _Optional[_Union[OutputKind, str]] = ..., partitions: _Optional[int] = ..., placeholder: _Optional[bytes] = ..., read_partitions: _Optional[_Iterable[int]] = ..., locations: _Optional[_Iterable[_Union[MapOutputLocation, _Mapping]]] = ..., original: _Optional[bytes] = ..., schema: _Optional[bytes] = ...) -> None: ...
 
 class TaskTicket(_message.Message):
-    __slots__ = ("job_id", "stage_id", "partition", "attempt", "plan", "inputs", "output", "partitioner", "output_placeholder", "buckets", "result_schema", "settings", "scheduler_uri", "whole_stage", "all_partitions", "stage_partitions", "sink", "write_dir", "sink_url", "functions", "object_stores", "single_file", "sink_whole", "analyze")
+    __slots__ = ("job_id", "stage_id", "partition", "attempt", "plan", "inputs", "output", "partitioner", "output_placeholder", "buckets", "result_schema", "settings", "scheduler_uri", "whole_stage", "all_partitions", "stage_partitions", "sink", "write_dir", "sink_url", "functions", "object_stores", "single_file", "sink_whole", "analyze", "run_partitions")
     class SettingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,7 @@ class TaskTicket(_message.Message):
     SINGLE_FILE_FIELD_NUMBER: _ClassVar[int]
     SINK_WHOLE_FIELD_NUMBER: _ClassVar[int]
     ANALYZE_FIELD_NUMBER: _ClassVar[int]
+    RUN_PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     stage_id: int
     partition: int
@@ -159,7 +160,8 @@ class TaskTicket(_message.Message):
     single_file: bool
     sink_whole: bytes
     analyze: bool
-    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., attempt: _Optional[int] = ..., plan: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[ShuffleInput, _Mapping]]] = ..., output: _Optional[_Union[OutputKind, str]] = ..., partitioner: _Optional[bytes] = ..., output_placeholder: _Optional[bytes] = ..., buckets: _Optional[int] = ..., result_schema: _Optional[bytes] = ..., settings: _Optional[_Mapping[str, str]] = ..., scheduler_uri: _Optional[str] = ..., whole_stage: _Optional[bool] = ..., all_partitions: _Optional[bool] = ..., stage_partitions: _Optional[int] = ..., sink: _Optional[bytes] = ..., write_dir: _Optional[str] = ..., sink_url: _Optional[str] = ..., functions: _Optional[_Iterable[_Union[UserFunction, _Mapping]]] = ..., object_stores: _Optional[_Iterable[str]] = ..., single_file: _Optional[bool] = ..., sink_whole: _Optional[bytes] = ..., analyze: _Optional[bool] = ...) -> None: ...
+    run_partitions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, job_id: _Optional[str] = ..., stage_id: _Optional[int] = ..., partition: _Optional[int] = ..., attempt: _Optional[int] = ..., plan: _Optional[bytes] = ..., inputs: _Optional[_Iterable[_Union[ShuffleInput, _Mapping]]] = ..., output: _Optional[_Union[OutputKind, str]] = ..., partitioner: _Optional[bytes] = ..., output_placeholder: _Optional[bytes] = ..., buckets: _Optional[int] = ..., result_schema: _Optional[bytes] = ..., settings: _Optional[_Mapping[str, str]] = ..., scheduler_uri: _Optional[str] = ..., whole_stage: _Optional[bool] = ..., all_partitions: _Optional[bool] = ..., stage_partitions: _Optional[int] = ..., sink: _Optional[bytes] = ..., write_dir: _Optional[str] = ..., sink_url: _Optional[str] = ..., functions: _Optional[_Iterable[_Union[UserFunction, _Mapping]]] = ..., object_stores: _Optional[_Iterable[str]] = ..., single_file: _Optional[bool] = ..., sink_whole: _Optional[bytes] = ..., analyze: _Optional[bool] = ..., run_partitions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class FetchTicket(_message.Message):
     __slots__ = ("job_id", "stage_id", "map_partition", "bucket")

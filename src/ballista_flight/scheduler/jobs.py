@@ -675,6 +675,9 @@ class JobManager:
             whole_stage=stage.whole_stage,
             all_partitions=stage.single_task,
             stage_partitions=stage.partitions,
+            run_partitions=stage.slices[partition]
+            if stage.slices and stage.output is ExchangeKind.MERGE
+            else [],
             settings=job.settings,
             scheduler_uri=self.uri,
         )
