@@ -61,7 +61,12 @@ def main() -> int:
     args = parser.parse_args()
     data = generate(args.scale, 4)
     started = time.perf_counter()
-    with StandaloneCluster(executors=args.executors, shuffle=args.shuffle, log_level="warning") as cluster:
+    # SF0.1 is below the scheduler's --small-query-bytes (each query would run as one task on one
+    # executor); the demo distributes everything so its plans show their stages and shuffles.
+    distribute = ["--small-query-bytes", "0"]
+    with StandaloneCluster(
+        executors=args.executors, shuffle=args.shuffle, log_level="warning", extra_scheduler_args=distribute
+    ) as cluster:
         print(f"cluster ready at {cluster.uri}: {args.executors} executors, {args.shuffle} shuffle "
               f"({time.perf_counter() - started:.1f}s)")  # fmt: skip
         with ballista_flight.connect(cluster.uri) as ctx:
