@@ -309,17 +309,34 @@ def run_shuffle_task(
     return status
 
 
-def _run_partition(
-    task: pb.TaskTicket, plan_bytes: bytes, status: pb.TaskStatus, stats: TaskInputs
-) -> list[pa.RecordBatch]:
-    """Run the task's partition of its stage plan; note the time and the operators' metrics."""
+def _run_partitions(
+    task: pb.TaskTicket, plan_bytes: bytes, partitions: list[int], status: pb.TaskStatus, stats: TaskInputs
+) -> list[list[pa.RecordBatch]]:
+    """Run ``partitions`` of the task's stage plan, each one's batches; note time and metrics.
+
+    Several partitions run at once, as DataFusion runs them in one process (each stream
+    releases the GIL while it computes); one after another would use one core.
+    """
     ctx = _context(task, status.executor_id)
     executed = time.perf_counter()
     plan = decode(ctx, plan_bytes)
-    batches = list(execute(ctx, plan, task.partition))
+    if len(partitions) < 2:
+        outputs = [list(execute(ctx, plan, p)) for p in partitions]
+    else:
+        with ThreadPoolExecutor(max_workers=len(partitions), thread_name_prefix="part") as threads:
+            outputs = list(threads.map(lambda p: list(execute(ctx, plan, p)), partitions))
     status.execute_s = time.perf_counter() - executed
     status.operators.extend(plan_metrics(plan, stats.input_dirs))
-    return batches
+    return outputs
+
+
+def _run_partition(
+    task: pb.TaskTicket, plan_bytes: bytes, status: pb.TaskStatus, stats: TaskInputs
+) -> list[pa.RecordBatch]:
+    """The batches of the partitions the task owns: its own, or a whole-stage task's slice."""
+    owned = list(task.run_partitions) or [task.partition]
+    outputs = _run_partitions(task, plan_bytes, owned, status, stats)
+    return [batch for batches in outputs for batch in batches]
 
 
 def _run_merge_output(
@@ -328,31 +345,13 @@ def _run_merge_output(
     if task.all_partitions:
         _run_merge_outputs(task, plan_bytes, store, status, stats)
         return
-    if task.run_partitions:
-        batches = _run_slice(task, plan_bytes, status, stats)
-    else:
-        batches = _run_partition(task, plan_bytes, status, stats)
+    batches = _run_partition(task, plan_bytes, status, stats)
     if batches:
         schema = batches[0].schema
         status.schema = schema.serialize().to_pybytes()
         status.rows = sum(b.num_rows for b in batches)
         status.bytes = store.put(PartitionKey(task.job_id, task.stage_id, task.partition, 0), schema, batches)
         status.bucket_rows.append(status.rows)
-
-
-def _run_slice(
-    task: pb.TaskTicket, plan_bytes: bytes, status: pb.TaskStatus, stats: TaskInputs
-) -> list[pa.RecordBatch]:
-    """Run the partitions a whole-stage task owns, at once, as one output."""
-    ctx = _context(task, status.executor_id)
-    executed = time.perf_counter()
-    plan = decode(ctx, plan_bytes)
-    owned = list(task.run_partitions)
-    with ThreadPoolExecutor(max_workers=len(owned), thread_name_prefix="part") as threads:
-        outputs = list(threads.map(lambda p: list(execute(ctx, plan, p)), owned))
-    status.execute_s = time.perf_counter() - executed
-    status.operators.extend(plan_metrics(plan, stats.input_dirs))
-    return [batch for batches in outputs for batch in batches]
 
 
 def _run_merge_outputs(
@@ -364,15 +363,7 @@ def _run_merge_outputs(
     one plan instance (semi, anti, outer); its consumer reads partition ``p`` as map output
     ``p`` (``map_rows`` says which hold rows).
     """
-    ctx = _context(task, status.executor_id)
-    executed = time.perf_counter()
-    plan = decode(ctx, plan_bytes)
-    # All partitions at once, as DataFusion runs them in one process (each stream releases
-    # the GIL while it computes); one after another would run the stage on one core.
-    with ThreadPoolExecutor(max_workers=max(1, task.stage_partitions), thread_name_prefix="part") as threads:
-        outputs = list(threads.map(lambda p: list(execute(ctx, plan, p)), range(task.stage_partitions)))
-    status.execute_s = time.perf_counter() - executed
-    status.operators.extend(plan_metrics(plan, stats.input_dirs))
+    outputs = _run_partitions(task, plan_bytes, list(range(task.stage_partitions)), status, stats)
     schema = next((batches[0].schema for batches in outputs if batches), None)
     if schema is None:
         return
