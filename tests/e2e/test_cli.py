@@ -217,3 +217,44 @@ def test_a_burst_of_sigterms_stops_the_scheduler() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_scheduler_answers_calls_that_arrive_while_it_starts() -> None:
+    """Executors register the moment the port accepts: a call must never find the server half-built."""
+    import threading
+
+    port = free_port()
+    answered: list[int] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def call_until_answered() -> None:
+        while not stop.is_set() and len(answered) < 50:
+            try:
+                with flight.FlightClient(f"grpc://127.0.0.1:{port}") as client:
+                    list(client.do_action(("list_executors", b""), flight.FlightCallOptions(timeout=5)))
+                answered.append(1)
+            except flight.FlightUnavailableError:
+                continue  # not listening yet
+            except flight.FlightError as exc:
+                errors.append(str(exc).split(". Detail:")[0])
+
+    callers = [threading.Thread(target=call_until_answered) for _ in range(4)]
+    for caller in callers:
+        caller.start()
+    scheduler = subprocess.Popen(
+        [*CLI, "scheduler", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for caller in callers:
+            caller.join(60)
+    finally:
+        stop.set()
+        scheduler.terminate()
+        _, stderr = scheduler.communicate(timeout=30)
+    assert answered, "the scheduler never answered"
+    assert not errors, errors[:3]
+    assert "internal error" not in stderr, stderr[-2000:]

@@ -71,8 +71,8 @@ class ExecutorServer(flight.FlightServerBase):
         self.executor_id = config.resolved_id()
         objectstore.configure(S3Settings.from_config(config))
         keep_tracebacks_from_clients()
-        super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **server_options(config))
-        self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
+        # Everything an RPC touches exists before the server starts answering calls, which it
+        # does from inside FlightServerBase.__init__ on.
         self._credentials = internal_credentials(config)
         work_dir = config.work_dir / self.executor_id
         limit = config.memory_limit if config.shuffle.value == "memory" else 0
@@ -88,12 +88,14 @@ class ExecutorServer(flight.FlightServerBase):
         self._fetch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch")
         self._membership = threading.Thread(target=self._membership_loop, daemon=True)
         self.tasks_run = 0
-        self.http: HealthServer | None = None
-        if config.http_port >= 0:
-            self.http = HealthServer(config.host, config.http_port, self.ready, self._metrics)
         self.fetches_served = 0
         self.bytes_fetched_remote = 0
         self.faults = injector(config.fault_injection, self.executor_id)  # tests only; None by default
+        super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **server_options(config))
+        self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
+        self.http: HealthServer | None = None
+        if config.http_port >= 0:
+            self.http = HealthServer(config.host, config.http_port, self.ready, self._metrics)
 
     # -- lifecycle -----------------------------------------------------------
     def ready(self) -> bool:

@@ -81,14 +81,17 @@ class SchedulerServer(flight.FlightServerBase):
         # Our middleware beside auth's: it reads the job id a client chose (x-ballista-job-id).
         auth = options.get("middleware", {}).get("auth")
         options["middleware"] = {**options.get("middleware", {}), MIDDLEWARE_KEY: JobIdMiddlewareFactory()}
-        super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **options)
-        self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
+        # Everything an RPC touches exists before the server starts: it answers calls (executors
+        # registering) from inside FlightServerBase.__init__ on.
         secret = config.cluster_secret.encode() if config.cluster_secret else secrets.token_bytes(32)
         self.cluster = Cluster(config.heartbeat_timeout_s)
-        self.jobs = JobManager(config, self.cluster, secret, self.uri)
+        self.jobs = JobManager(config, self.cluster, secret, "")
         self._secret = secret
         self.flight_sql = FlightSqlHandler(self.jobs, self._fetch)
         self._stopping = threading.Event()
+        super().__init__(f"{scheme(config)}://{config.host}:{config.port}", **options)
+        self.uri = f"{scheme(config)}://{config.advertise_host or config.host}:{self.port}"
+        self.jobs.uri = self.uri  # known once the port is bound (port 0 picks one)
         self._sweeper = threading.Thread(target=self._sweep, daemon=True, name="sweeper")
         self._sweeper.start()
         self.http: HealthServer | None = None
