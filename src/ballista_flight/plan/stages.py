@@ -120,9 +120,7 @@ class Stage:
     @property
     def tasks(self) -> int:
         """Tasks the stage runs as."""
-        if self.single_task:
-            return 1
-        return len(self.slices) if self.slices else self.partitions
+        return 1 if self.single_task else self.outputs
 
     @property
     def outputs(self) -> int:
@@ -266,7 +264,7 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
         stage.reads = [task_reads(node, p, marks) for p in range(node.partitions)]
         stage.scans = {scan_keys[id(leaf)]: leaf.data for leaf in scans} if unique else {}
         widths = {inp.stage_id: inp.partitions for inp in inputs}
-        widths.update({key: leaf.partitions for leaf in scans for key in [scan_keys[id(leaf)]]})
+        widths.update({scan_keys[id(leaf)]: leaf.partitions for leaf in scans})
         shared = _broadcast_reads(stage.reads, widths)
         stage.whole_stage = _leaves_are_inputs(node, marks) and _disjoint_reads(stage.reads, shared)
         stage.single_task = node.partitions > 1 and _needs_one_instance(node, boundaries)
@@ -277,6 +275,10 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
 
     make_stage(drop_round_robin(root), ExchangeKind.RESULT)
     return stages
+
+
+# Leaves that read nothing (SELECT 1, an empty relation).
+_NO_INPUT = frozenset({"PlaceholderRowExec", "EmptyExec"})
 
 
 def scanned_bytes(root: PlanNode) -> int | None:
@@ -292,10 +294,6 @@ def scanned_bytes(root: PlanNode) -> int | None:
             return None
         files.update(found)
     return sum(files.values())
-
-
-# Leaves that read nothing (SELECT 1, an empty relation).
-_NO_INPUT = frozenset({"PlaceholderRowExec", "EmptyExec"})
 
 
 def one_stage(root: PlanNode) -> list[Stage]:
@@ -320,10 +318,7 @@ def slice_tasks(stages: list[Stage], executors: int) -> None:
     """
     if executors < 1:
         return
-    readers: dict[int, list[tuple[Stage, StageInput]]] = {}
-    for stage in stages:
-        for inp in stage.inputs:
-            readers.setdefault(inp.stage_id, []).append((stage, inp))
+    readers = _readers(stages)
     for stage in stages:
         if not stage.whole_stage or stage.single_task or stage.partitions <= executors:
             continue
@@ -350,14 +345,21 @@ def stage_depths(stages: list[Stage]) -> dict[int, int]:
     The scheduler runs deeper stages first when tasks wait for slots: their
     consumers have the longest way still to go.
     """
-    consumers: dict[int, list[int]] = {}
-    for stage in stages:
-        for inp in stage.inputs:
-            consumers.setdefault(inp.stage_id, []).append(stage.stage_id)
+    readers = _readers(stages)
     depths: dict[int, int] = {}
     for stage in reversed(stages):  # consumers come after their producers
-        depths[stage.stage_id] = 1 + max((depths[c] for c in consumers.get(stage.stage_id, [])), default=-1)
+        consumers = readers.get(stage.stage_id, [])
+        depths[stage.stage_id] = 1 + max((depths[c.stage_id] for c, _ in consumers), default=-1)
     return depths
+
+
+def _readers(stages: list[Stage]) -> dict[int, list[tuple[Stage, StageInput]]]:
+    """Stage id -> the stages that read it, each with its input that stands for it."""
+    readers: dict[int, list[tuple[Stage, StageInput]]] = {}
+    for stage in stages:
+        for inp in stage.inputs:
+            readers.setdefault(inp.stage_id, []).append((stage, inp))
+    return readers
 
 
 # Join types whose build (left) side rows are emitted after every probe partition finished.

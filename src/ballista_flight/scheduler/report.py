@@ -160,11 +160,6 @@ def partition_rows(stage: Stage, statuses: list[pb.TaskStatus]) -> dict[int, int
     return out
 
 
-def read_partitions(stage: Stage, task: int, input_stage: int) -> list[int]:
-    """Which partitions of ``input_stage`` task ``task`` of ``stage`` reads (as the scheduler sent it)."""
-    return stage.reads_of(task, input_stage)
-
-
 def stage_reports(job: Job) -> list[dict[str, Any]]:
     """Per stage: progress, timing, rows and bytes written and read per input, operator metrics."""
     tasks = latest_tasks(job)
@@ -198,7 +193,7 @@ def stage_reports(job: Job) -> list[dict[str, Any]]:
             expected = sum(
                 parts[inp.stage_id].get(p, 0)
                 for task in (range(1) if stage.single_task else sorted(done_tasks))
-                for p in read_partitions(stage, task, inp.stage_id)
+                for p in stage.reads_of(task, inp.stage_id)
             )
             inputs.append(
                 {
