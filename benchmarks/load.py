@@ -162,6 +162,9 @@ def main() -> int:
     parser.add_argument("--executors", type=int, default=2)
     parser.add_argument("--shuffle", choices=["memory", "disk"], default="memory")
     parser.add_argument("--memory-limit", default="1GiB", help="in-memory shuffle budget per executor")
+    parser.add_argument(
+        "--task-memory-limit", default="0", help="DataFusion working memory per task (0: unbounded)"
+    )
     parser.add_argument("--max-rss", default="4GiB", help="fail if an executor's peak RSS exceeds this")
     parser.add_argument("--queries", nargs="*", default=[f"q{i:02d}" for i in range(1, 23)])
     args = parser.parse_args()
@@ -184,6 +187,7 @@ def main() -> int:
         cluster = StandaloneCluster(
             executors=args.executors, shuffle=args.shuffle, memory_limit=args.memory_limit,
             work_dir=work_dir, log_level="error",
+            extra_executor_args=["--task-memory-limit", args.task_memory_limit],
         )  # fmt: skip
         with cluster:
             with ballista_flight.connect(cluster.uri) as ctx:
@@ -214,7 +218,7 @@ def main() -> int:
     limit = parse_size(args.max_rss)
     rows = [
         ("clients x seconds", f"{args.clients} x {args.duration:.0f} (wall {wall:.1f} s)"),
-        ("cluster", f"{args.executors} executors, {args.shuffle} shuffle, memory limit {args.memory_limit}"),
+        ("cluster", f"{args.executors} executors, {args.shuffle} shuffle, memory limit {args.memory_limit}, task memory limit {args.task_memory_limit}"),
         ("data", f"TPC-H SF{args.scale:g}, {len(sqls)} queries in the mix"),
         ("queries completed", f"{done} ({done / wall:.2f}/s)"),
         ("errors", str(len(tally.errors))),

@@ -199,6 +199,13 @@ class ExecutorConfig(SecurityConfig, ObjectStoreConfig):
         description="Bytes of shuffle data kept in memory before spilling to --work-dir "
         "(memory mode), e.g. 512MiB or 2GiB.",
     )
+    task_memory_limit: int = Field(
+        0,
+        description="Bytes of working memory DataFusion may use in each task, e.g. 512MiB: sorts, "
+        "aggregates and sort-merge joins spill to --work-dir past it, and an operator that cannot "
+        "spill (a hash join's build side) fails the query with 'Resources exhausted'. "
+        "0 (default): unbounded, as in DataFusion.",
+    )
     heartbeat_interval_s: float = Field(2.0, description="Seconds between heartbeats.")
     shutdown_grace_s: float = Field(
         30.0, description="On SIGTERM: how long running tasks may finish before the executor exits."
@@ -212,7 +219,7 @@ class ExecutorConfig(SecurityConfig, ObjectStoreConfig):
         "'fail:stage=1,partition=0,times=2;stall:stage=2,seconds=5' (see executor/faults.py). Off by default.",
     )
 
-    @field_validator("memory_limit", mode="before")
+    @field_validator("memory_limit", "task_memory_limit", mode="before")
     @classmethod
     def _size(cls, value: str | int) -> int:
         return parse_size(value)

@@ -84,6 +84,9 @@ def datafusion_message(exc: BaseException) -> str:
     for prefix in ("DataFusion error: ", "Execution error: "):
         if text.startswith(prefix):
             text = text[len(prefix) :]
+    if "Resources exhausted" in text:
+        # DataFusion names its own setting; here the bound is the executors' flag.
+        text += " [raise the executors' --task-memory-limit (BALLISTA_FLIGHT_TASK_MEMORY_LIMIT), or unset it]"
     return text
 
 

@@ -35,6 +35,7 @@ from ballista_flight.executor.faults import injector
 from ballista_flight.executor.task import (
     Source,
     TaskInputs,
+    Worker,
     run_analyze_task,
     run_result_task,
     run_shuffle_task,
@@ -77,6 +78,9 @@ class ExecutorServer(flight.FlightServerBase):
         work_dir = config.work_dir / self.executor_id
         limit = config.memory_limit if config.shuffle.value == "memory" else 0
         self.store = ShuffleStore(work_dir, limit)
+        self.worker = Worker(self.executor_id, config.task_memory_limit, work_dir / "spill")
+        if config.task_memory_limit:
+            (work_dir / "spill").mkdir(parents=True, exist_ok=True)
         self._secret: bytes | None = config.cluster_secret.encode() or None
         self._registered = threading.Event()
         self._stopping = threading.Event()
@@ -306,7 +310,7 @@ class ExecutorServer(flight.FlightServerBase):
             try:
                 if task.analyze:
                     status = run_analyze_task(
-                        task, self._open_source, self._fetch_pool, self.store.directory, self.executor_id
+                        task, self._open_source, self._fetch_pool, self.store.directory, self.worker
                     )
                 else:
                     status = run_shuffle_task(
@@ -315,7 +319,7 @@ class ExecutorServer(flight.FlightServerBase):
                         self._fetch_pool,
                         self.store,
                         self.store.directory,
-                        self.executor_id,
+                        self.worker,
                     )
             finally:
                 with self._running_lock:
@@ -328,7 +332,7 @@ class ExecutorServer(flight.FlightServerBase):
     def _result_stream(self, task: pb.TaskTicket) -> flight.FlightDataStream:
         started = time.perf_counter()
         schema, batches, stats = run_result_task(
-            task, self._open_source, self._fetch_pool, self.store.directory, self.executor_id
+            task, self._open_source, self._fetch_pool, self.store.directory, self.worker
         )
         with self._running_lock:
             self.bytes_fetched_remote += stats.remote_bytes

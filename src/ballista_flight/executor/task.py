@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-from datafusion import ExecutionPlan, SessionConfig, SessionContext
+from datafusion import ExecutionPlan, RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from ballista_flight.errors import PlanningError, TaskFailed, datafusion_message
 from ballista_flight.executor.metrics import plan_metrics
@@ -239,20 +239,35 @@ def execute(ctx: SessionContext, plan: ExecutionPlan, partition: int) -> Iterato
         raise TaskFailed(datafusion_message(exc)) from exc
 
 
-def _context(task: pb.TaskTicket, executor_id: str = "") -> SessionContext:
-    """A fresh session for one plan of the task, with the task's Python functions registered.
+@dataclass(frozen=True)
+class Worker:
+    """The executor a task runs on: its id, and how much memory DataFusion may use per task."""
 
-    Plans name UDFs; code inlined in plan bytes is refused (it only ever comes
-    in the task's own, signed, function list).
-    """
-    settings = dict(task.settings)
-    target = int(settings.pop("datafusion.execution.target_partitions", "1"))
-    ctx = make_context(target, settings).with_python_udf_inlining(enabled=False)
-    if task.object_stores:
-        process_stores().register(ctx, task.object_stores)
-    if task.functions:
-        load(ctx, list(task.functions), executor_id)
-    return ctx
+    executor_id: str = ""
+    # Bytes of DataFusion working memory per task (sorts, aggregates and joins spill past
+    # it, or fail with "Resources exhausted" when they cannot); 0 leaves DataFusion unbounded.
+    task_memory: int = 0
+    spill_dir: Path | None = None
+
+    def context(self, task: pb.TaskTicket) -> SessionContext:
+        """A fresh session for one plan of the task, with the task's Python functions registered.
+
+        Plans name UDFs; code inlined in plan bytes is refused (it only ever comes
+        in the task's own, signed, function list).
+        """
+        settings = dict(task.settings)
+        target = int(settings.pop("datafusion.execution.target_partitions", "1"))
+        runtime = None
+        if self.task_memory > 0:
+            runtime = RuntimeEnvBuilder().with_fair_spill_pool(self.task_memory)
+            if self.spill_dir is not None:
+                runtime = runtime.with_temp_file_path(self.spill_dir)
+        ctx = make_context(target, settings, runtime).with_python_udf_inlining(enabled=False)
+        if task.object_stores:
+            process_stores().register(ctx, task.object_stores)
+        if task.functions:
+            load(ctx, list(task.functions), self.executor_id)
+        return ctx
 
 
 def prepare_plan(
@@ -272,7 +287,7 @@ def run_shuffle_task(
     pool: ThreadPoolExecutor,
     store: ShuffleStore,
     scratch_root: Path,
-    executor_id: str,
+    worker: Worker,
 ) -> pb.TaskStatus:
     """Run a map task and keep its output in ``store``, bucketed for its consumer."""
     started = time.perf_counter()
@@ -283,7 +298,7 @@ def run_shuffle_task(
             job_id=task.job_id,
             stage_id=task.stage_id,
             partition=task.partition,
-            executor_id=executor_id,
+            executor_id=worker.executor_id,
             bytes_fetched_remote=stats.remote_bytes,
             bytes_read_local=stats.local_bytes,
             remote_fetch_s=stats.remote_fetch_s,
@@ -291,11 +306,11 @@ def run_shuffle_task(
             plan_s=stats.plan_s,
         )
         if task.output == pb.OUTPUT_MERGE:
-            _run_merge_output(task, plan_bytes, store, status, stats)
+            _run_merge_output(task, plan_bytes, store, status, stats, worker)
         elif task.output == pb.OUTPUT_REPARTITION:
-            _run_repartition_output(task, plan_bytes, store, scratch, status, stats)
+            _run_repartition_output(task, plan_bytes, store, scratch, status, stats, worker)
         elif task.output == pb.OUTPUT_WRITE:
-            _run_write_output(task, plan_bytes, scratch, status)
+            _run_write_output(task, plan_bytes, scratch, status, worker)
         else:
             msg = f"task output kind {task.output} is not a shuffle"
             raise TaskFailed(msg)
@@ -310,14 +325,19 @@ def run_shuffle_task(
 
 
 def _run_partitions(
-    task: pb.TaskTicket, plan_bytes: bytes, partitions: list[int], status: pb.TaskStatus, stats: TaskInputs
+    task: pb.TaskTicket,
+    plan_bytes: bytes,
+    partitions: list[int],
+    status: pb.TaskStatus,
+    stats: TaskInputs,
+    worker: Worker,
 ) -> list[list[pa.RecordBatch]]:
     """Run ``partitions`` of the task's stage plan, each one's batches; note time and metrics.
 
     Several partitions run at once, as DataFusion runs them in one process (each stream
     releases the GIL while it computes); one after another would use one core.
     """
-    ctx = _context(task, status.executor_id)
+    ctx = worker.context(task)
     executed = time.perf_counter()
     plan = decode(ctx, plan_bytes)
     if len(partitions) < 2:
@@ -331,21 +351,26 @@ def _run_partitions(
 
 
 def _run_partition(
-    task: pb.TaskTicket, plan_bytes: bytes, status: pb.TaskStatus, stats: TaskInputs
+    task: pb.TaskTicket, plan_bytes: bytes, status: pb.TaskStatus, stats: TaskInputs, worker: Worker
 ) -> list[pa.RecordBatch]:
     """The batches of the partitions the task owns: its own, or a whole-stage task's slice."""
     owned = list(task.run_partitions) or [task.partition]
-    outputs = _run_partitions(task, plan_bytes, owned, status, stats)
+    outputs = _run_partitions(task, plan_bytes, owned, status, stats, worker)
     return [batch for batches in outputs for batch in batches]
 
 
 def _run_merge_output(
-    task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, status: pb.TaskStatus, stats: TaskInputs
+    task: pb.TaskTicket,
+    plan_bytes: bytes,
+    store: ShuffleStore,
+    status: pb.TaskStatus,
+    stats: TaskInputs,
+    worker: Worker,
 ) -> None:
     if task.all_partitions:
-        _run_merge_outputs(task, plan_bytes, store, status, stats)
+        _run_merge_outputs(task, plan_bytes, store, status, stats, worker)
         return
-    batches = _run_partition(task, plan_bytes, status, stats)
+    batches = _run_partition(task, plan_bytes, status, stats, worker)
     if batches:
         schema = batches[0].schema
         status.schema = schema.serialize().to_pybytes()
@@ -355,7 +380,12 @@ def _run_merge_output(
 
 
 def _run_merge_outputs(
-    task: pb.TaskTicket, plan_bytes: bytes, store: ShuffleStore, status: pb.TaskStatus, stats: TaskInputs
+    task: pb.TaskTicket,
+    plan_bytes: bytes,
+    store: ShuffleStore,
+    status: pb.TaskStatus,
+    stats: TaskInputs,
+    worker: Worker,
 ) -> None:
     """A single task running every partition of its stage: each partition is one output.
 
@@ -363,7 +393,7 @@ def _run_merge_outputs(
     one plan instance (semi, anti, outer); its consumer reads partition ``p`` as map output
     ``p`` (``map_rows`` says which hold rows).
     """
-    outputs = _run_partitions(task, plan_bytes, list(range(task.stage_partitions)), status, stats)
+    outputs = _run_partitions(task, plan_bytes, list(range(task.stage_partitions)), status, stats, worker)
     schema = next((batches[0].schema for batches in outputs if batches), None)
     if schema is None:
         return
@@ -385,6 +415,7 @@ def _run_repartition_output(
     scratch: TaskDir,
     status: pb.TaskStatus,
     stats: TaskInputs,
+    worker: Worker,
 ) -> None:
     whole = task.whole_stage or task.all_partitions
     if whole:
@@ -392,7 +423,7 @@ def _run_repartition_output(
         # run every partition straight into the partitioner.
         partitioner = replace_submessage(task.partitioner, task.output_placeholder, plan_bytes)
     else:
-        batches = _run_partition(task, plan_bytes, status, stats)
+        batches = _run_partition(task, plan_bytes, status, stats, worker)
         if not batches:
             return
         produced = scan_schema(batches[0].schema)
@@ -409,7 +440,7 @@ def _run_repartition_output(
         partitioner = replace_submessage(
             task.partitioner, task.output_placeholder, _scan(directory, produced, 1)
         )
-    ctx = _context(task, status.executor_id)
+    ctx = worker.context(task)
     plan = decode(ctx, partitioner)
     partitioned = time.perf_counter()
     schema: pa.Schema | None = None
@@ -437,7 +468,7 @@ def _run_repartition_output(
 
 
 def _run_write_output(
-    task: pb.TaskTicket, plan_bytes: bytes, scratch: TaskDir, status: pb.TaskStatus
+    task: pb.TaskTicket, plan_bytes: bytes, scratch: TaskDir, status: pb.TaskStatus, worker: Worker
 ) -> None:
     """Write the task's rows with the job's DataSinkExec into this attempt's own directory.
 
@@ -446,9 +477,9 @@ def _run_write_output(
     task's partition goes through a local Arrow IPC file, scanned as one partition.
     """
     if task.sink_whole:
-        _write(task, replace_submessage(task.sink_whole, task.output_placeholder, plan_bytes), status)
+        _write(task, replace_submessage(task.sink_whole, task.output_placeholder, plan_bytes), status, worker)
         return
-    ctx = _context(task, status.executor_id)
+    ctx = worker.context(task)
     plan = decode(ctx, plan_bytes)
     partitions = range(task.stage_partitions) if task.all_partitions else [task.partition]
     directory = scratch.path / "out"
@@ -474,16 +505,21 @@ def _run_write_output(
     status.execute_s = time.perf_counter() - executed
     if schema is None:
         return  # no rows: no files
-    _write(task, replace_submessage(task.sink, task.output_placeholder, _scan(directory, schema, 1)), status)
+    _write(
+        task,
+        replace_submessage(task.sink, task.output_placeholder, _scan(directory, schema, 1)),
+        status,
+        worker,
+    )
 
 
-def _write(task: pb.TaskTicket, sink_plan: bytes, status: pb.TaskStatus) -> None:
+def _write(task: pb.TaskTicket, sink_plan: bytes, status: pb.TaskStatus, worker: Worker) -> None:
     """Run a DataSinkExec, its target moved to this attempt's directory; record the rows written."""
     written = time.perf_counter()
     name = task_dir(task.partition, task.attempt, status.executor_id)
     url = task_url(task.write_dir, name, task.sink_url, task.single_file)
     sink_plan = replace_all(sink_plan, task.sink_url.encode(), url.encode())
-    ctx = _context(task, status.executor_id)
+    ctx = worker.context(task)
     counts = list(execute(ctx, decode(ctx, sink_plan), 0))
     status.rows = sum(int(v.as_py() or 0) for b in counts for v in b.column(0))
     if status.rows:
@@ -524,14 +560,14 @@ def run_result_task(
     open_source: Open,
     pool: ThreadPoolExecutor,
     scratch_root: Path,
-    executor_id: str = "",
+    worker: Worker,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch], TaskInputs]:
     """Prepare a final-stage task; the caller streams the returned batches."""
     schema = schema_from_ipc(task.result_schema)
     scratch = TaskDir(scratch_root, task)
     try:
         plan_bytes, stats = prepare_plan(task, open_source, pool, scratch)
-        ctx = _context(task, executor_id)
+        ctx = worker.context(task)
         plan = decode(ctx, plan_bytes)
     except BaseException:
         scratch.cleanup()
@@ -552,11 +588,11 @@ def run_result_task(
 
 
 def run_analyze_task(
-    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, scratch_root: Path, executor_id: str
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, scratch_root: Path, worker: Worker
 ) -> pb.TaskStatus:
     """EXPLAIN ANALYZE of a final-stage task: run it, count and drop its rows, report metrics."""
     started = time.perf_counter()
-    _, batches, stats = run_result_task(task, open_source, pool, scratch_root, executor_id)
+    _, batches, stats = run_result_task(task, open_source, pool, scratch_root, worker)
     executed = time.perf_counter()
     rows = 0
     for batch in batches:
@@ -565,7 +601,7 @@ def run_analyze_task(
         job_id=task.job_id,
         stage_id=task.stage_id,
         partition=task.partition,
-        executor_id=executor_id,
+        executor_id=worker.executor_id,
         rows=rows,
         empty=rows == 0,
         bytes_fetched_remote=stats.remote_bytes,

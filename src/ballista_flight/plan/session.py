@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from datafusion import SessionConfig, SessionContext
+from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
 # Without these a plan cannot run one partition at a time in isolation:
 # defaults hang or return wrong rows (see DESIGN.md section 2).
@@ -17,12 +17,14 @@ REQUIRED_SETTINGS: dict[str, str] = {
 }
 
 
-def make_context(target_partitions: int, settings: dict[str, str] | None = None) -> SessionContext:
+def make_context(
+    target_partitions: int, settings: dict[str, str] | None = None, runtime: RuntimeEnvBuilder | None = None
+) -> SessionContext:
     """A SessionContext with the settings distributed execution relies on."""
     options = dict(settings or {})
     options.update(REQUIRED_SETTINGS)
     config = SessionConfig(options).with_target_partitions(max(1, target_partitions))
-    return SessionContext(config)
+    return SessionContext(config, runtime)
 
 
 def memory_scan(partitions: list[list[pa.RecordBatch]], schema: pa.Schema) -> bytes:
