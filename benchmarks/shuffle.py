@@ -11,6 +11,8 @@ processes, one stream. Two figures for the cluster:
   ticket, Flight DoGet from the executor's shuffle store, the task's Arrow IPC
   input file written by ``executor.task._write_partition``) with nothing else
   running. This is the transfer itself.
+* **isolated, stream only**: the same partitions and tickets, read to the end
+  (``read_all``) without writing the input file: what landing the file costs.
 * **inside the query**: from the job profile, the bytes the consuming tasks
   fetched from the *other* executor over the time those fetches took, summed
   per stream, while four tasks share two cores.
@@ -109,10 +111,13 @@ def cluster_shuffle(data: Path, mode: str, runs: int) -> tuple[int, float, float
     return samples[len(samples) // 2]
 
 
-def isolated_fetch(data: Path, mode: str, runs: int, raw: RawServer) -> tuple[int, float, float]:
+def isolated_fetch(
+    data: Path, mode: str, runs: int, raw: RawServer
+) -> tuple[int, float, float, float, float]:
     """Bytes of one executor's shuffle partitions, the median seconds to move them all, and the
     median share of raw DoGet's rate, each run against a raw DoGet timed just before it (the
-    machine is shared: rates drift between minutes, not between neighbouring seconds)."""
+    machine is shared: rates drift between minutes, not between neighbouring seconds); then
+    the same two figures for reading the streams without writing the input file."""
     import secrets
     import tempfile
 
@@ -132,6 +137,8 @@ def isolated_fetch(data: Path, mode: str, runs: int, raw: RawServer) -> tuple[in
         ctx.close()
         times: list[float] = []
         shares: list[float] = []
+        read_times: list[float] = []
+        read_shares: list[float] = []
         moved = 0
         scheduler = flight.FlightClient(cluster.uri)
         listed = json.loads(next(iter(scheduler.do_action(("list_executors", b"")))).body.to_pybytes())
@@ -159,28 +166,50 @@ def isolated_fetch(data: Path, mode: str, runs: int, raw: RawServer) -> tuple[in
                 for bucket, rows in enumerate(t["bucketRows"])
                 if int(rows)
             ]
+            tickets = [
+                flight.Ticket(
+                    sign(
+                        pb.Ticket(
+                            fetch=pb.FetchTicket(
+                                job_id=job_id, stage_id=stage_id, map_partition=map_partition, bucket=bucket
+                            )
+                        ),
+                        secret.encode(),
+                        60.0,
+                    )
+                )
+                for map_partition, bucket in keys
+            ]
             raw_s = raw.once()
             with flight.FlightClient(uris["executor-0"]) as peer, tempfile.TemporaryDirectory() as scratch:
                 started = time.perf_counter()
                 moved = 0
-                for i, (map_partition, bucket) in enumerate(keys):
-                    fetch = pb.FetchTicket(
-                        job_id=job_id, stage_id=stage_id, map_partition=map_partition, bucket=bucket
-                    )
-                    signed = sign(pb.Ticket(fetch=fetch), secret.encode(), 60.0)
-                    reader = peer.do_get(flight.Ticket(signed)).to_reader()
+                for i, ticket in enumerate(tickets):
+                    reader = peer.do_get(ticket).to_reader()
                     path = Path(scratch) / f"p{i:06d}.arrow"
                     remote, _, _ = _write_partition(path, schema, [Source(reader=reader, remote=True)])
                     moved += remote
                 seconds = time.perf_counter() - started
+                read_raw_s = raw.once()
+                started = time.perf_counter()
+                read = sum(peer.do_get(ticket).read_all().nbytes for ticket in tickets)
+                read_s = time.perf_counter() - started
             if run:  # the first is a warm-up
                 times.append(seconds)
                 shares.append((moved / seconds) / (raw.nbytes / raw_s))
+                read_times.append(read_s)
+                read_shares.append((read / read_s) / (raw.nbytes / read_raw_s))
             for endpoint in info.endpoints:  # finish the job: its shuffle data is released
                 with flight.FlightClient(endpoint.locations[0]) as executor:
                     executor.do_get(endpoint.ticket).read_all()
         scheduler.close()
-    return moved, statistics.median(times), statistics.median(shares)
+    return (
+        moved,
+        statistics.median(times),
+        statistics.median(shares),
+        statistics.median(read_times),
+        statistics.median(read_shares),
+    )
 
 
 def main() -> int:
@@ -205,10 +234,14 @@ def main() -> int:
             f"| raw pyarrow.flight DoGet, one stream | {raw_bytes / 1e6:.0f} | {raw_s:.3f} | {raw_rate / 1e6:.0f} | 100% |",
         ]
         for mode in ("memory", "disk"):
-            moved, seconds, share = isolated_fetch(data, mode, args.runs, raw)
+            moved, seconds, share, read_s, read_share = isolated_fetch(data, mode, args.runs, raw)
             lines.append(
                 f"| ballista-flight executor to executor, {mode} shuffle, isolated | {moved / 1e6:.0f} | "
                 f"{seconds:.3f} | {moved / seconds / 1e6:.0f} | {share:.0%} |"
+            )
+            lines.append(
+                f"| the same streams read without writing the input file | {moved / 1e6:.0f} | "
+                f"{read_s:.3f} | {moved / read_s / 1e6:.0f} | {read_share:.0%} |"
             )
     finally:
         raw.close()

@@ -1,0 +1,29 @@
+"""Smoke test of benchmarks/cpu.py at SF0.01: it runs and counts the cluster's CPU."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def test_cpu_table_counts_both_engines(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cpu.py"), "--scale", "0.01", "--runs", "1",
+         "--queries", "q01", "q03", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in (tmp_path / "cpu-sf0.01.md").read_text().splitlines()]
+    by_name = {cells[0].strip(): cells for cells in rows if cells}
+    assert {"q01", "q03", "total"} <= set(by_name)
+    df_wall, _, bf_wall, bf_cpu = (float(c.split()[0].strip("*")) for c in by_name["total"][1:5])
+    assert df_wall > 0
+    assert bf_wall > 0
+    # The cluster's processes did the work: their CPU clocks moved.
+    assert bf_cpu > 0
