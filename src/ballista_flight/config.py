@@ -127,6 +127,13 @@ class SchedulerConfig(SecurityConfig, ObjectStoreConfig):
         description="The same, in rows, for a side whose size in bytes is unknown "
         "(hash_join_single_partition_threshold_rows).",
     )
+    batch_size: int = Field(
+        32768,
+        description="Rows per batch in plans and tasks (datafusion.execution.batch_size; DataFusion's "
+        "default is 8192; SET overrides it per session). Fewer, bigger batches cost less to move "
+        "through shuffles, Flight streams and Python; operators hold more memory per batch.",
+        ge=1,
+    )
     small_query_bytes: int = Field(
         100_000_000,
         description="Queries whose files add up to fewer bytes run as one task on one executor, "

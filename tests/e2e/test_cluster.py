@@ -9,6 +9,7 @@ import pytest
 from pyarrow import flight
 
 import ballista_flight
+from ballista_flight.config import SchedulerConfig
 from ballista_flight.standalone import StandaloneCluster
 from tests.compare import assert_same_result
 from tests.conftest import QUERIES_DIR, register_tpch
@@ -123,6 +124,25 @@ def test_shuffle_partitions_is_a_session_setting(
     finally:
         client.execute("SET ballista.shuffle_partitions = 0")
     assert f"partitions={slots}, partitioning=Hash(" in client.sql(Q3).explain()
+
+
+def test_batch_size_is_the_clusters_default_and_a_session_setting(
+    client: ballista_flight.Context, reference: SessionContext
+) -> None:
+    sql = "SELECT l_orderkey, l_quantity FROM lineitem"
+    rows = reference.sql(sql).count()
+    default = SchedulerConfig().batch_size
+    assert default > 8192  # above DataFusion's own default, or this test shows nothing
+    table = client.sql(sql).to_arrow()
+    assert table.num_rows == rows
+    assert 8192 < max(b.num_rows for b in table.to_batches()) <= default
+    try:
+        client.execute("SET datafusion.execution.batch_size = 1000")
+        table = client.sql(sql).to_arrow()
+        assert table.num_rows == rows
+        assert max(b.num_rows for b in table.to_batches()) <= 1000
+    finally:
+        client.execute(f"SET datafusion.execution.batch_size = {default}")
 
 
 def test_required_settings_cannot_be_changed(client: ballista_flight.Context) -> None:

@@ -32,8 +32,13 @@ def _operators(uri: str, job: bytes) -> list[dict[str, str]]:
 
 
 def test_sorts_spill_under_the_limit_and_keep_their_rows(tpch_dir: Path, reference: SessionContext) -> None:
+    # DataFusion's batch size: the final merge holds a batch per input stream, and at the
+    # cluster's default (32768 rows) those alone outgrow a pool this small.
     cluster = StandaloneCluster(
-        executors=2, log_level="warning", extra_executor_args=["--task-memory-limit", "32MiB"]
+        executors=2,
+        log_level="warning",
+        extra_scheduler_args=["--batch-size", "8192"],
+        extra_executor_args=["--task-memory-limit", "32MiB"],
     )
     with cluster, ballista_flight.connect(cluster.uri) as ctx:
         register_tpch(ctx, tpch_dir)

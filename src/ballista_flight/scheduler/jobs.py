@@ -95,10 +95,12 @@ class JobCancelled(TaskFailed):
 
 # `SET ballista.shuffle_partitions = N`: partitions per exchange for later queries.
 SHUFFLE_PARTITIONS_KEY = "ballista.shuffle_partitions"
+BATCH_SIZE_KEY = "datafusion.execution.batch_size"
 
 
 def planner_settings(config: SchedulerConfig) -> dict[str, str]:
-    """Session settings the scheduler plans with, before any SET: how joins are distributed.
+    """Session settings the scheduler plans with, before any SET: how joins are distributed,
+    and the batch size (tasks get it too: ``JobManager._task_settings``).
 
     A broadcast join ships its small side to every task and leaves the big side where
     it is read; a partitioned join shuffles both. Shuffling costs far more here than in
@@ -108,6 +110,7 @@ def planner_settings(config: SchedulerConfig) -> dict[str, str]:
     return {
         "datafusion.optimizer.hash_join_single_partition_threshold": str(config.broadcast_join_bytes),
         "datafusion.optimizer.hash_join_single_partition_threshold_rows": str(config.broadcast_join_rows),
+        BATCH_SIZE_KEY: str(config.batch_size),
     }
 
 
@@ -654,7 +657,7 @@ class JobManager:
         return self._local(job, pa.table({"count": pa.array([rows], pa.uint64())}))
 
     def _task_settings(self) -> dict[str, str]:
-        settings = dict(self._settings)
+        settings = {BATCH_SIZE_KEY: str(self.config.batch_size), **self._settings}
         settings["datafusion.execution.target_partitions"] = str(
             self._settings.get("datafusion.execution.target_partitions") or self._target_partitions()
         )
