@@ -80,7 +80,7 @@ class ExecutorServer(flight.FlightServerBase):
         self.store = ShuffleStore(work_dir, limit)
         self.worker = Worker(self.executor_id, config.task_memory_limit, work_dir / "spill")
         if config.task_memory_limit:
-            (work_dir / "spill").mkdir(parents=True, exist_ok=True)
+            self.worker.spill_dir.mkdir(parents=True, exist_ok=True)
         self._secret: bytes | None = config.cluster_secret.encode() or None
         self._registered = threading.Event()
         self._stopping = threading.Event()

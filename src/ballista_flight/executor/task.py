@@ -243,11 +243,11 @@ def execute(ctx: SessionContext, plan: ExecutionPlan, partition: int) -> Iterato
 class Worker:
     """The executor a task runs on: its id, and how much memory DataFusion may use per task."""
 
-    executor_id: str = ""
+    executor_id: str
     # Bytes of DataFusion working memory per task (sorts, aggregates and joins spill past
     # it, or fail with "Resources exhausted" when they cannot); 0 leaves DataFusion unbounded.
-    task_memory: int = 0
-    spill_dir: Path | None = None
+    task_memory: int
+    spill_dir: Path
 
     def context(self, task: pb.TaskTicket) -> SessionContext:
         """A fresh session for one plan of the task, with the task's Python functions registered.
@@ -259,9 +259,9 @@ class Worker:
         target = int(settings.pop("datafusion.execution.target_partitions", "1"))
         runtime = None
         if self.task_memory > 0:
-            runtime = RuntimeEnvBuilder().with_fair_spill_pool(self.task_memory)
-            if self.spill_dir is not None:
-                runtime = runtime.with_temp_file_path(self.spill_dir)
+            runtime = (
+                RuntimeEnvBuilder().with_fair_spill_pool(self.task_memory).with_temp_file_path(self.spill_dir)
+            )
         ctx = make_context(target, settings, runtime).with_python_udf_inlining(enabled=False)
         if task.object_stores:
             process_stores().register(ctx, task.object_stores)

@@ -100,7 +100,7 @@ BATCH_SIZE_KEY = "datafusion.execution.batch_size"
 
 def planner_settings(config: SchedulerConfig) -> dict[str, str]:
     """Session settings the scheduler plans with, before any SET: how joins are distributed,
-    and the batch size (tasks get it too: ``JobManager._task_settings``).
+    and the batch size (tasks get it too: ``JobManager._settings``).
 
     A broadcast join ships its small side to every task and leaves the big side where
     it is read; a partitioned join shuffles both. Shuffling costs far more here than in
@@ -264,7 +264,8 @@ class JobManager:
         self._release_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="release")
         self._clients = ClientPool(internal_credentials(config))
         self._rr = itertools.count()
-        self._settings: dict[str, str] = {}
+        # The session's settings that tasks run with: the batch size, then whatever SET changed.
+        self._settings: dict[str, str] = {BATCH_SIZE_KEY: str(config.batch_size)}
         self._data_roots = parse_roots(config.data_roots)
         self.stats = Totals()
         self.object_stores = ObjectStores(S3Settings.from_config(config))
@@ -657,7 +658,7 @@ class JobManager:
         return self._local(job, pa.table({"count": pa.array([rows], pa.uint64())}))
 
     def _task_settings(self) -> dict[str, str]:
-        settings = {BATCH_SIZE_KEY: str(self.config.batch_size), **self._settings}
+        settings = dict(self._settings)
         settings["datafusion.execution.target_partitions"] = str(
             self._settings.get("datafusion.execution.target_partitions") or self._target_partitions()
         )
