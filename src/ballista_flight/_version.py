@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import datafusion
+from importlib.metadata import version
 
 __version__ = "0.1.0"
-DATAFUSION_VERSION: str = datafusion.__version__
+# From the installed distribution, not ``datafusion.__version__``: reading it must not load
+# DataFusion's library before ``allocator.configure`` has run.
+DATAFUSION_VERSION: str = version("datafusion")

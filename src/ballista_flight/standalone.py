@@ -59,6 +59,7 @@ class StandaloneCluster:
         tls: bool = False,
         tls_client_auth: bool = False,
         log_format: str = "text",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.n_executors = executors
         self.port = port or free_port()
@@ -74,7 +75,7 @@ class StandaloneCluster:
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.executors: list[subprocess.Popen[bytes]] = []
         # Security: settings reach the children through the environment, never argv (ps).
-        self._env: dict[str, str] = {}
+        self._env: dict[str, str] = dict(env or {})
         self.secret = ""
         if auth_users or auth_tokens:
             self.secret = secrets.token_urlsafe(32)

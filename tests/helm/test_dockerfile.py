@@ -58,7 +58,7 @@ def test_one_entrypoint_for_both_roles_matches_the_console_script() -> None:
     image = Image.from_dockerfile()
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert image.entrypoint == ["ballista-flight"]
-    assert scripts["ballista-flight"] == "ballista_flight.cli:main"
+    assert scripts["ballista-flight"] == "ballista_flight.__main__:main"  # sets the allocator up first
     r = render()
     assert container(r.workload("scheduler"))["args"][0] == "scheduler"
     assert container(r.workload("executor"))["args"][0] == "executor"
