@@ -1,8 +1,10 @@
 """TPC-H side by side: ballista-flight against the engines users would pick instead.
 
 Generates TPC-H Parquet with tpchgen-cli (cached under data/), runs the 22
-queries on each engine one after another (warm-up, then the median of --runs),
-checks every engine returned the same rows as single-process DataFusion, and
+queries on each engine (warm-up, then the median of --runs; DataFusion,
+ballista-flight and DuckDB take turns query by query, Spark and Apache Ballista
+follow on their own), checks every engine returned the same rows as
+single-process DataFusion, and
 writes a Markdown table, JSON and a PNG chart under benchmarks/results/. Ratios
 are to single-process DataFusion in the same run.
 
@@ -199,31 +201,74 @@ def measure(engine: Engine, sql: str, runs: int) -> tuple[float, pa.Table]:
     return statistics.median(times), result
 
 
+# Engines that idle quietly between queries (in this process, or servers waiting on a socket)
+# run interleaved: each query on each of them in turn, the order rotated from query to query,
+# so that their ratios compare the same minutes of this shared machine. Spark and Apache
+# Ballista run afterwards in blocks of their own: an idle JVM or a second virtualenv's client
+# would run beside the others.
+INTERLEAVED = ("datafusion", "ballista-flight", "duckdb")
+
+
+def _start(name: str, make: Callable[[], Engine], outcome: Outcome) -> Engine | None:
+    try:
+        return make()
+    except SkipEngine as exc:
+        outcome.skipped = str(exc)
+        print(f"{name}: skipped: {exc}", file=sys.stderr)
+        return None
+
+
+def _record(
+    name: str,
+    engine: Engine,
+    outcome: Outcome,
+    query: str,
+    sql: str,
+    runs: int,
+    reference: dict[str, pa.Table],
+) -> None:
+    """Time ``query`` on ``engine``; the first engine to run a query sets its expected rows."""
+    seconds, result = measure(engine, sql, runs)
+    outcome.seconds[query] = seconds
+    if engine.profile is not None:
+        outcome.profile[query] = engine.profile()
+    expected = reference.setdefault(query, result)
+    outcome.agree[query] = agrees(result, expected, sql, engine.by_position, f"{name} {query}")
+    print(f"{name:36} {query} {seconds:8.3f}s", file=sys.stderr, flush=True)
+
+
 def run_engines(
     engines: list[tuple[str, Callable[[], Engine]]], sqls: dict[str, str], runs: int
 ) -> dict[str, Outcome]:
-    outcomes: dict[str, Outcome] = {}
+    """Each engine's seconds and agreement per query; the first engine's rows are the reference."""
+    outcomes = {name: Outcome() for name, _ in engines}
     reference: dict[str, pa.Table] = {}
+    group = [(n, m) for n, m in engines if n.startswith(INTERLEAVED)]
+    started: dict[str, Engine] = {}
+    try:
+        for name, make in group:
+            engine = _start(name, make, outcomes[name])
+            if engine is not None:
+                started[name] = engine
+        for i, (query, sql) in enumerate(sqls.items()):
+            # The first engine (DataFusion) runs first and sets the expected rows; the others'
+            # order rotates, so that none always follows the same neighbour.
+            first, *others = list(started)
+            k = i % max(len(others), 1)
+            for name in [first, *others[k:], *others[:k]]:
+                _record(name, started[name], outcomes[name], query, sql, runs, reference)
+    finally:
+        for engine in started.values():
+            engine.close()
     for name, make in engines:
-        outcome = outcomes[name] = Outcome()
-        try:
-            engine = make()
-        except SkipEngine as exc:
-            outcome.skipped = str(exc)
-            print(f"{name}: skipped: {exc}", file=sys.stderr)
+        if (name, make) in group:
+            continue
+        engine = _start(name, make, outcomes[name])
+        if engine is None:
             continue
         try:
             for query, sql in sqls.items():
-                seconds, result = measure(engine, sql, runs)
-                outcome.seconds[query] = seconds
-                if engine.profile is not None:
-                    outcome.profile[query] = engine.profile()
-                if not reference.get(query):
-                    reference[query] = result
-                outcome.agree[query] = agrees(
-                    result, reference[query], sql, engine.by_position, f"{name} {query}"
-                )
-                print(f"{name:36} {query} {seconds:8.3f}s", file=sys.stderr, flush=True)
+                _record(name, engine, outcomes[name], query, sql, runs, reference)
         finally:
             engine.close()
     return outcomes
