@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.benchmarks import run_script
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_allocator_table_times_every_variant(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "allocator.py"), "--scale", "0.01", "--runs", "1",
-         "--queries", "q01", "q03", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
+    run_script(
+        "allocator.py", "--scale", "0.01", "--runs", "1", "--queries", "q01", "q03", "--out", str(tmp_path)
+    )
     rows = [line.split("|")[1:-1] for line in (tmp_path / "allocator-sf0.01.md").read_text().splitlines()]
     timed = {
         cells[0].strip(): float(cells[1].split()[0])

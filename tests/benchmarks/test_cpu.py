@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.benchmarks import run_script
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_cpu_table_counts_both_engines(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "cpu.py"), "--scale", "0.01", "--runs", "1",
-         "--queries", "q01", "q03", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
+    run_script("cpu.py", "--scale", "0.01", "--runs", "1", "--queries", "q01", "q03", "--out", str(tmp_path))
     rows = [line.split("|")[1:-1] for line in (tmp_path / "cpu-sf0.01.md").read_text().splitlines()]
     by_name = {cells[0].strip(): cells for cells in rows if cells}
     assert {"q01", "q03", "total"} <= set(by_name)

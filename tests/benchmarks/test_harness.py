@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pytest
 
 from benchmarks.tpch import agrees, table
+from tests.benchmarks import run_script
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_tpch_harness_runs_and_writes_its_outputs(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "tpch.py"), "--scale", "0.01", "--runs", "1",
-         "--queries", "q01", "q03", "--shuffle", "memory", "--engines", "duckdb", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
+    run_script("tpch.py", "--scale", "0.01", "--runs", "1", "--queries", "q01", "q03", "--shuffle", "memory",
+               "--engines", "duckdb", "--out", str(tmp_path))  # fmt: skip
     text = (tmp_path / "tpch-sf0.01.md").read_text()
     assert "All engines returned the same rows" in text
     assert "| q03 |" in text

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from benchmarks.load import percentile
+from tests.benchmarks import run_script
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_percentile() -> None:
@@ -22,12 +23,20 @@ def test_percentile() -> None:
 
 
 def test_a_short_load_runs_clean(tpch_dir: Path) -> None:  # tpch_dir: the SF0.1 data exists
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "load.py"), "--clients", "4", "--duration", "6",
-         "--queries", "q01", "q03", "q06", "q12", "q14"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    out = run_script(
+        "load.py",
+        "--clients",
+        "4",
+        "--duration",
+        "6",
+        "--queries",
+        "q01",
+        "q03",
+        "q06",
+        "q12",
+        "q14",
+        timeout=120,
+    )
     assert "| errors | 0 |" in out.stdout
     assert "| wrong results | 0 |" in out.stdout
     assert "| shuffle left after the load | 0 jobs, 0 B in memory, 0 B on disk |" in out.stdout
