@@ -1,7 +1,8 @@
 """Memory allocator settings for server processes, applied before pyarrow and DataFusion load.
 
-Both libraries allocate with mimalloc, which by default returns memory to the
-operating system 10 ms after it is freed. An executor frees a task's batches and
+Both libraries allocate with mimalloc (each its own copy), which by default returns
+memory to the operating system 10 ms (DataFusion's copy) or 1 s (pyarrow's) after it
+is freed. An executor frees a task's batches and
 allocates the next task's moments later, so every task paid again for page faults
 and for the kernel zeroing fresh (huge) pages: on TPC-H SF1 that was about a tenth
 of the cluster's CPU (``perf``: ``clear_page_erms`` under ``do_huge_pmd_anonymous_page``)
@@ -12,7 +13,7 @@ executor is busy, still returned when it idles.
 mimalloc reads its options from the environment once, when the library loads, so
 this must run before anything imports pyarrow or datafusion. A value already in the
 environment wins; ``BALLISTA_FLIGHT_ALLOCATOR_DEFAULTS=1`` leaves every option as the
-libraries ship it (pyarrow's mimalloc purges after 1 s, DataFusion's after 10 ms).
+libraries ship it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 
 OPT_OUT = "BALLISTA_FLIGHT_ALLOCATOR_DEFAULTS"
 SETTINGS = {
-    # milliseconds before freed memory goes back to the OS (mimalloc's default: 10)
+    # milliseconds before freed memory goes back to the OS (defaults: DataFusion's copy 10, pyarrow's 1000)
     "MIMALLOC_PURGE_DELAY": "10000",
 }
 
