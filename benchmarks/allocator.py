@@ -26,13 +26,13 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.cpu import cpu_seconds  # noqa: E402
+from benchmarks import publish  # noqa: E402
+from benchmarks.cpu import median_run, timed_cluster, timed_here  # noqa: E402
 from tests.conftest import QUERIES_DIR, TPCH_TABLES, tpch_data  # noqa: E402
 
 # mimalloc as each library ships it: pyarrow's purges after 1 s, DataFusion's after 10 ms.
@@ -118,23 +118,15 @@ def cluster(data: Path, sqls: list[str], runs: int) -> list[str]:
         for sql in sqls:
             times: dict[str, list[tuple[float, float]]] = {name: [] for name in totals}
             for run in range(runs + 1):  # the first is a warm-up
-                before, started = os.times(), time.perf_counter()
-                reference.sql(sql).collect()
-                after = os.times()
-                wall = time.perf_counter() - started
+                sample = timed_here(reference, sql)
                 if run:
-                    times["datafusion"].append(
-                        (wall, after.user + after.system - before.user - before.system)
-                    )
+                    times["datafusion"].append(sample)
                 for name in list(variants) if run % 2 == 0 else list(variants)[::-1]:
-                    cpu, started = cpu_seconds(pids[name]), time.perf_counter()
-                    contexts[name].sql(sql).to_arrow()
-                    wall = time.perf_counter() - started
-                    time.sleep(0.05)  # let the executors finish releasing the job
+                    sample = timed_cluster(contexts[name], sql, pids[name])
                     if run:
-                        times[name].append((wall, cpu_seconds(pids[name]) - cpu))
+                        times[name].append(sample)
             for name, got in times.items():
-                wall, cpu = sorted(got)[len(got) // 2]
+                wall, cpu = median_run(got)
                 totals[name][0] += wall
                 totals[name][1] += cpu
         for ctx in contexts.values():
@@ -174,10 +166,7 @@ def main() -> int:
         "|---|---|---|",
         *cluster(data, sqls, args.runs),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"allocator-sf{args.scale:g}.md").write_text(text)
+    publish("\n".join(lines) + "\n", args.out, f"allocator-sf{args.scale:g}.md")
     return 0
 
 

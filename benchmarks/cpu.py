@@ -17,11 +17,18 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import publish  # noqa: E402
 from tests.conftest import QUERIES_DIR, TPCH_TABLES, tpch_data  # noqa: E402
+
+if TYPE_CHECKING:
+    from datafusion import SessionContext
+
+    from ballista_flight import Context
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -33,6 +40,28 @@ def cpu_seconds(pids: list[int]) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / TICKS
+
+
+def timed_here(reference: SessionContext, sql: str) -> tuple[float, float]:
+    """Wall seconds and this process's CPU seconds (user + system) of ``sql`` on DataFusion."""
+    before, started = os.times(), time.perf_counter()
+    reference.sql(sql).collect()
+    wall, after = time.perf_counter() - started, os.times()
+    return wall, (after.user + after.system) - (before.user + before.system)
+
+
+def timed_cluster(ctx: Context, sql: str, pids: list[int]) -> tuple[float, float]:
+    """Wall seconds of ``sql`` on a cluster and the CPU seconds its processes ``pids`` spent."""
+    cpu, started = cpu_seconds(pids), time.perf_counter()
+    ctx.sql(sql).to_arrow()
+    wall = time.perf_counter() - started
+    time.sleep(0.05)  # let the executors finish releasing the job
+    return wall, cpu_seconds(pids) - cpu
+
+
+def median_run(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    """The (wall, CPU) sample of median wall time, with its own CPU time."""
+    return sorted(samples)[len(samples) // 2]
 
 
 def _ratio(ours: float, theirs: float) -> str:
@@ -79,17 +108,9 @@ def main() -> int:
                 ctx.sql(sql).to_arrow()
                 ours, theirs = [], []
                 for _ in range(args.runs):
-                    before, started = os.times(), time.perf_counter()
-                    reference.sql(sql).collect()
-                    wall, after = time.perf_counter() - started, os.times()
-                    theirs.append((wall, (after.user + after.system) - (before.user + before.system)))
-                    cpu, started = cpu_seconds(pids), time.perf_counter()
-                    ctx.sql(sql).to_arrow()
-                    wall = time.perf_counter() - started
-                    time.sleep(0.05)  # let the executors finish releasing the job
-                    ours.append((wall, cpu_seconds(pids) - cpu))
-                # the run of median wall time, with its own CPU time
-                (df_wall, df_cpu), (bf_wall, bf_cpu) = (sorted(s)[len(s) // 2] for s in (theirs, ours))
+                    theirs.append(timed_here(reference, sql))
+                    ours.append(timed_cluster(ctx, sql, pids))
+                (df_wall, df_cpu), (bf_wall, bf_cpu) = median_run(theirs), median_run(ours)
                 for i, value in enumerate((df_wall, df_cpu, bf_wall, bf_cpu)):
                     sums[i] += value
                 lines.append(
@@ -101,10 +122,7 @@ def main() -> int:
         f"| total | **{df_wall:.2f}** | **{df_cpu:.2f}** | **{bf_wall:.2f}** ({bf_wall / df_wall:.2f}x) "
         f"| **{bf_cpu:.2f}** | **{_ratio(bf_cpu, df_cpu)}** | {df_cpu / df_wall:.2f} / {bf_cpu / bf_wall:.2f} |"
     )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"cpu-sf{args.scale:g}.md").write_text(text)
+    publish("\n".join(lines) + "\n", args.out, f"cpu-sf{args.scale:g}.md")
     return 0
 
 

@@ -36,6 +36,7 @@ from pyarrow import flight
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import publish  # noqa: E402
 from tests.conftest import tpch_data  # noqa: E402
 
 COLUMNS = "l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice, l_discount, l_tax, l_shipdate"
@@ -253,10 +254,7 @@ def main() -> int:
             f"{remote / 1e6:.0f} | "
             f"{seconds:.3f} | {rate / 1e6:.0f} | {rate / raw_rate:.0%} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"shuffle-sf{args.scale:g}.md").write_text(text)
+    publish("\n".join(lines) + "\n", args.out, f"shuffle-sf{args.scale:g}.md")
     return 0
 
 

@@ -35,6 +35,7 @@ from pyarrow import flight
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import publish  # noqa: E402
 from tests.compare import assert_same_result  # noqa: E402
 from tests.conftest import TPCH_TABLES, tpch_data  # noqa: E402
 
@@ -244,25 +245,25 @@ def run_engines(
     outcomes = {name: Outcome() for name, _ in engines}
     reference: dict[str, pa.Table] = {}
     group = [(n, m) for n, m in engines if n.startswith(INTERLEAVED)]
+    rest = [(n, m) for n, m in engines if not n.startswith(INTERLEAVED)]
     started: dict[str, Engine] = {}
     try:
         for name, make in group:
             engine = _start(name, make, outcomes[name])
             if engine is not None:
                 started[name] = engine
+        # The first engine (DataFusion) runs first and sets the expected rows; the others'
+        # order rotates, so that none always follows the same neighbour.
+        names = list(started)
+        first, others = names[:1], names[1:]
         for i, (query, sql) in enumerate(sqls.items()):
-            # The first engine (DataFusion) runs first and sets the expected rows; the others'
-            # order rotates, so that none always follows the same neighbour.
-            first, *others = list(started)
             k = i % max(len(others), 1)
-            for name in [first, *others[k:], *others[:k]]:
+            for name in [*first, *others[k:], *others[:k]]:
                 _record(name, started[name], outcomes[name], query, sql, runs, reference)
     finally:
         for engine in started.values():
             engine.close()
-    for name, make in engines:
-        if (name, make) in group:
-            continue
+    for name, make in rest:
         engine = _start(name, make, outcomes[name])
         if engine is None:
             continue
@@ -436,9 +437,7 @@ def main() -> int:
         text += "\nWhere ballista-flight's time went (first ballista-flight column):\n\n" + breakdown(
             ours, queries
         )
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{label}.md").write_text(text)
+    publish(text, args.out, f"{label}.md")
     payload = {**info, "scale": args.scale, "parts": args.parts, "runs": args.runs,
                "engines": {e: o.__dict__ for e, o in outcomes.items()}}  # fmt: skip
     (args.out / f"{label}.json").write_text(json.dumps(payload, indent=1))
