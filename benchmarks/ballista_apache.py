@@ -3,9 +3,11 @@
 Apache Ballista's Python package pins its own ``datafusion`` (54), so it cannot share our
 virtualenv (datafusion 55). This module has two sides:
 
-- the harness side (imported by ``tpch.py`` in our virtualenv): the glibc check, the
-  cached virtualenv under ``benchmarks/.venv-ballista``, and two child processes that run
-  this same file with that virtualenv's Python;
+- the harness side (imported by ``tpch.py`` in our virtualenv): the glibc check (where the
+  machine's glibc is older than the wheel's 2.39, Debian 13's is fetched into
+  ``benchmarks/.glibc-debian`` and the processes start through its loader, see
+  ``debian_glibc.py``), the cached virtualenv under ``benchmarks/.venv-ballista``, and two
+  child processes that run this same file with that virtualenv's Python;
 - the virtualenv side (``python ballista_apache.py cluster|client``):
   ``cluster`` starts a ``BallistaScheduler`` and a ``BallistaExecutor`` in one process
   (the fastest set-up, see DESIGN.md section 6) and prints ``ready``; ``client`` connects a
@@ -32,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +43,7 @@ GLIBC_NEEDED = (2, 39)  # objdump -T of the wheel's _internal_ballista.abi3.so: 
 HOST = "127.0.0.1"
 SCRIPT = Path(__file__).resolve()
 VENV = SCRIPT.parent / ".venv-ballista"
+GLIBC_DIR = SCRIPT.parent / ".glibc-debian"
 READY_TIMEOUT_S = 60.0
 
 
@@ -71,39 +74,46 @@ def machine_libc() -> str:
 
 
 def skip_reason(libc: str) -> str | None:
-    """Why the wheel cannot load with this C library, or None when it can."""
-    version = glibc_version(libc)
-    if version is None:
+    """Why the wheel cannot load with this C library (not glibc at all), or None when it can."""
+    if glibc_version(libc) is None:
         return f"the `ballista` wheel needs glibc 2.39; this machine's C library is {libc or 'not glibc'}"
-    if version < GLIBC_NEEDED:
-        return f"the `ballista` wheel needs glibc 2.39; this machine has {libc}"
     return None
+
+
+def needs_newer_glibc(libc: str) -> bool:
+    """An older glibc: the processes run on Debian 13's, through its loader (debian_glibc.py)."""
+    version = glibc_version(libc)
+    return version is not None and version < GLIBC_NEEDED
 
 
 def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def venv_commands(base_python: str, venv: Path) -> list[list[str]]:
-    """The commands that make the virtualenv: ``ballista`` brings its datafusion and pyarrow."""
+def venv_commands(base_python: str, venv: Path, launcher: Sequence[str] = ()) -> list[list[str]]:
+    """The commands that make the virtualenv: ``ballista`` brings its datafusion and pyarrow.
+
+    pip runs through ``launcher`` (the newer glibc's loader, where one is needed) so that it
+    sees the glibc the wheel will load with, and picks the wheel built for it.
+    """
     python = str(venv_python(venv))
     return [
         [base_python, "-m", "venv", "--clear", str(venv)],
-        [python, "-m", "pip", "install", "--quiet", f"ballista=={VERSION}"],
+        [*launcher, python, "-m", "pip", "install", "--quiet", f"ballista=={VERSION}"],
     ]
 
 
-def cluster_command(python: str, scheduler_port: int, executor_port: int, tasks: int) -> list[str]:
+def cluster_command(python: Sequence[str], scheduler_port: int, executor_port: int, tasks: int) -> list[str]:
     """``-I``: this file's folder stays off sys.path, so nothing of ours shadows a module there."""
     return [
-        python, "-I", str(SCRIPT), "cluster", "--scheduler-port", str(scheduler_port),
+        *python, "-I", str(SCRIPT), "cluster", "--scheduler-port", str(scheduler_port),
         "--executor-port", str(executor_port), "--tasks", str(tasks),
     ]  # fmt: skip
 
 
-def client_command(python: str, address: str | None) -> list[str]:
+def client_command(python: Sequence[str], address: str | None) -> list[str]:
     """No address: the client runs on that virtualenv's single-process DataFusion (a check)."""
-    return [python, "-I", str(SCRIPT), "client", *(["--address", address] if address else [])]
+    return [*python, "-I", str(SCRIPT), "client", *(["--address", address] if address else [])]
 
 
 def one_line(what: BaseException | str) -> str:
@@ -137,22 +147,55 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
 # ---------------------------------------------------------------- harness side: processes
 
 
-def ensure_venv(venv: Path = VENV, base_python: str = sys.executable) -> Path:
+def ensure_venv(venv: Path = VENV, base_python: str = sys.executable, launcher: Sequence[str] = ()) -> Path:
     """Make the virtualenv once (a stamp names the version); its Python's path."""
     stamp = venv / f".ballista-{VERSION}-stamp"
     if stamp.exists():
         return venv_python(venv)
-    for command in venv_commands(base_python, venv):
+    for command in venv_commands(base_python, venv, launcher):
         try:
             done = subprocess.run(command, capture_output=True, text=True, check=False)
         except OSError as exc:
-            raise Unavailable(f"`{' '.join(command[1:])}` failed: {one_line(exc)}") from exc
+            raise Unavailable(f"`{_shown(command, launcher)}` failed: {one_line(exc)}") from exc
         if done.returncode != 0:
             raise Unavailable(
-                f"`{' '.join(command[1:])}` failed: {one_line(done.stderr or done.stdout) or done.returncode}"
+                f"`{_shown(command, launcher)}` failed: {one_line(done.stderr or done.stdout) or done.returncode}"
             )
     stamp.touch()
     return venv_python(venv)
+
+
+def _shown(command: list[str], launcher: Sequence[str]) -> str:
+    """A command as an error names it: its arguments after the loader and the Python."""
+    start = len(launcher) if command[: len(launcher)] == list(launcher) else 0
+    return " ".join(command[start + 1 :])
+
+
+def launcher_for(libc: str, glibc_dir: Path = GLIBC_DIR) -> list[str]:
+    """The prefix Ballista's processes start with: none on glibc 2.39+, else Debian 13's loader."""
+    reason = skip_reason(libc)
+    if reason:
+        raise Unavailable(reason)
+    if not needs_newer_glibc(libc):
+        return []
+    from benchmarks import debian_glibc
+
+    try:
+        launcher = debian_glibc.ensure(glibc_dir)
+        runs_on = debian_glibc.libc_of(launcher, sys.executable)
+    except debian_glibc.Unavailable as exc:
+        raise Unavailable(
+            f"the `ballista` wheel needs glibc 2.39, this machine has {libc}, and {exc}"
+        ) from exc
+    if needs_newer_glibc(runs_on) or skip_reason(runs_on):
+        raise Unavailable(f"the `ballista` wheel needs glibc 2.39; {glibc_dir} gives {runs_on or 'nothing'}")
+    return launcher
+
+
+def prepare(libc: str | None = None) -> list[str]:
+    """The command that runs the Ballista virtualenv's Python (made once) with a glibc it loads on."""
+    launcher = launcher_for(machine_libc() if libc is None else libc)
+    return [*launcher, str(ensure_venv(launcher=launcher))]
 
 
 def _stderr_tail(path: Path) -> str:
@@ -165,7 +208,7 @@ def _stderr_tail(path: Path) -> str:
 class Cluster:
     """A Ballista scheduler and executor in one child process on loopback."""
 
-    def __init__(self, python: str, tasks: int | None = None) -> None:
+    def __init__(self, python: Sequence[str], tasks: int | None = None) -> None:
         self.python = python
         self.tasks = tasks or os.cpu_count() or 1
         self.scheduler_port, self.executor_port = free_ports(2)
@@ -199,7 +242,7 @@ class Cluster:
 class Client:
     """A client process in the Ballista virtualenv, spoken to in JSON lines."""
 
-    def __init__(self, python: str, address: str | None) -> None:
+    def __init__(self, python: Sequence[str], address: str | None) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="ballista-client-"))
         self._log = self._dir / "client.log"
         with self._log.open("w") as log:
@@ -357,7 +400,11 @@ def client_main(address: str | None) -> int:
         import datafusion
         import pyarrow
 
-        versions = {"datafusion": datafusion.__version__, "pyarrow": pyarrow.__version__}
+        versions = {
+            "datafusion": datafusion.__version__,
+            "pyarrow": pyarrow.__version__,
+            "libc": os.confstr("CS_GNU_LIBC_VERSION") or "",
+        }
         if address:
             import ballista
             from ballista import BallistaSessionContext

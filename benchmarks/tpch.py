@@ -54,6 +54,7 @@ class Engine:
     # Warm-up and timed runs inside the engine's own process (Apache Ballista's client runs in
     # another virtualenv: timing it from here would add its result's trip through a file).
     measure: Callable[[str, int], tuple[float, pa.Table]] | None = None
+    note: str = ""  # what the table should say about how it ran (versions, set-up)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Outcome:
     agree: dict[str, bool] = field(default_factory=dict)
     profile: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: str = ""
+    note: str = ""
 
 
 def datafusion_engine(data: Path) -> Engine:
@@ -109,16 +111,14 @@ def spark_engine(data: Path) -> Engine:
 def ballista_apache_engine(data: Path, libc: str | None = None) -> Engine:
     """Apache Ballista 54 in its own virtualenv: scheduler + executor in one process, a client in another.
 
-    Its wheel needs glibc 2.39 (``libc`` overrides this machine's, for the tests); where it
-    cannot load, or the virtualenv cannot be made, say why. See benchmarks/ballista_apache.py.
+    Its wheel needs glibc 2.39; on an older one its processes run on Debian 13's glibc
+    (``libc`` overrides this machine's, for the tests). Where that or the virtualenv cannot
+    be had, say why. See benchmarks/ballista_apache.py.
     """
     from benchmarks import ballista_apache as apache
 
-    reason = apache.skip_reason(apache.machine_libc() if libc is None else libc)
-    if reason:
-        raise SkipEngine(reason)
     try:
-        python = str(apache.ensure_venv())
+        python = apache.prepare(libc)
     except apache.Unavailable as exc:
         raise SkipEngine(str(exc)) from exc
     cluster = apache.Cluster(python)
@@ -139,8 +139,12 @@ def ballista_apache_engine(data: Path, libc: str | None = None) -> Engine:
         client.close()
         cluster.stop()
 
+    v = client.versions
+    note = f"ballista {v.get('ballista')}, datafusion {v.get('datafusion')}, pyarrow {v.get('pyarrow')}"
+    if v.get("libc") != apache.machine_libc():  # it ran on Debian 13's glibc
+        note += f"; on {v.get('libc')} through its own loader (this machine: {apache.machine_libc()})"
     # Another DataFusion version: names of unaliased expressions may differ, so by position.
-    return Engine(client.run, close, measure=client.measure, by_position=True)
+    return Engine(client.run, close, measure=client.measure, by_position=True, note=note)
 
 
 def ballista_flight_engine(
@@ -212,11 +216,13 @@ INTERLEAVED = ("datafusion", "ballista-flight", "duckdb")
 
 def _start(name: str, make: Callable[[], Engine], outcome: Outcome) -> Engine | None:
     try:
-        return make()
+        engine = make()
     except SkipEngine as exc:
         outcome.skipped = str(exc)
         print(f"{name}: skipped: {exc}", file=sys.stderr)
         return None
+    outcome.note = engine.note
+    return engine
 
 
 def _record(
@@ -312,6 +318,7 @@ def table(outcomes: dict[str, Outcome], queries: list[str]) -> str:
         all(o.agree.values()) for o in outcomes.values() if not o.skipped
     ) else "Some results differ: see the marked cells."  # fmt: skip
     lines += ["", agree_line]
+    lines += [f"- {engine}: {o.note}" for engine, o in outcomes.items() if o.note and not o.skipped]
     lines += [f"- {engine}: skipped: {o.skipped}" for engine, o in outcomes.items() if o.skipped]
     return "\n".join(lines) + "\n"
 
