@@ -46,6 +46,10 @@ SELECT sum(l_partkey + l_suppkey + l_linenumber + rn) AS s, sum(l_quantity + l_e
 FROM (SELECT {COLUMNS}, row_number() OVER (PARTITION BY l_orderkey ORDER BY l_linenumber) AS rn FROM lineitem)
 """
 
+# Below about SF1 lineitem's files are under the scheduler's small-query threshold and the
+# query would run as one task, with nothing to move: distribute it at every scale.
+ALWAYS_DISTRIBUTE = ["--small-query-bytes", "0"]
+
 SERVER = """
 import sys, pyarrow as pa, pyarrow.flight as flight
 from datafusion import SessionContext
@@ -90,7 +94,9 @@ def cluster_shuffle(data: Path, mode: str, runs: int) -> tuple[int, float, float
     import ballista_flight
     from ballista_flight.standalone import StandaloneCluster
 
-    with StandaloneCluster(executors=2, shuffle=mode, log_level="warning") as cluster:
+    with StandaloneCluster(
+        executors=2, shuffle=mode, log_level="warning", extra_scheduler_args=ALWAYS_DISTRIBUTE
+    ) as cluster:
         ctx = ballista_flight.connect(cluster.uri)
         ctx.register_parquet("lineitem", f"{data / 'lineitem'}/")
         ctx.sql(QUERY).to_arrow()  # warm-up
@@ -129,7 +135,7 @@ def isolated_fetch(
     from ballista_flight.tickets import sign
 
     secret = secrets.token_urlsafe(32)
-    args = ["--cluster-secret", secret]
+    args = ["--cluster-secret", secret, *ALWAYS_DISTRIBUTE]
     with StandaloneCluster(
         executors=2, shuffle=mode, log_level="warning", extra_scheduler_args=args
     ) as cluster:
