@@ -45,6 +45,9 @@ SCRIPT = Path(__file__).resolve()
 VENV = SCRIPT.parent / ".venv-ballista"
 GLIBC_DIR = SCRIPT.parent / ".glibc-debian"
 READY_TIMEOUT_S = 60.0
+# The executor also serves gRPC on this port, always (ballista 54 has no setting for it), so
+# one Apache Ballista executor at a time can run on a machine.
+EXECUTOR_GRPC_PORT = 50052
 
 
 class Unavailable(Exception):
@@ -114,6 +117,16 @@ def cluster_command(python: Sequence[str], scheduler_port: int, executor_port: i
 def client_command(python: Sequence[str], address: str | None) -> list[str]:
     """No address: the client runs on that virtualenv's single-process DataFusion (a check)."""
     return [*python, "-I", str(SCRIPT), "client", *(["--address", address] if address else [])]
+
+
+def rust_panic(text: str) -> str | None:
+    """A Rust panic's message from a process's stderr (the line after ``panicked at``), or None."""
+    lines = [line.strip() for line in text.splitlines()]
+    for i, line in enumerate(lines):
+        if "panicked at" in line:
+            message = next((m for m in lines[i + 1 :] if m), "")
+            return f"{line.split('panicked at', 1)[1].strip().rstrip(':')}: {message}".strip(": ")
+    return None
 
 
 def one_line(what: BaseException | str) -> str:
@@ -219,6 +232,12 @@ class Cluster:
 
     def start(self) -> None:
         """Start and wait for ``ready``; Unavailable with the process's own word if it fails."""
+        if wait_for_port(HOST, EXECUTOR_GRPC_PORT, 0):
+            self.stop()  # its scratch folder
+            raise Unavailable(
+                f"port {EXECUTOR_GRPC_PORT}, which Ballista's executor always binds for gRPC, is in use "
+                "(another Apache Ballista executor on this machine?)"
+            )
         command = cluster_command(self.python, self.scheduler_port, self.executor_port, self.tasks)
         with self._log.open("w") as log:
             self._proc = subprocess.Popen(
@@ -227,8 +246,9 @@ class Cluster:
         line = _read_line(self._proc.stdout, READY_TIMEOUT_S)
         if line.strip() == "ready":
             return
+        log = self._log.read_text(errors="replace") if self._log.exists() else ""
         self.stop()
-        why = line.strip().removeprefix("error: ") or _stderr_tail(self._log) or "no answer"
+        why = line.strip().removeprefix("error: ") or rust_panic(log) or one_line(log) or "no answer"
         raise Unavailable(f"the Apache Ballista cluster did not start: {why}")
 
     def stop(self) -> None:

@@ -8,6 +8,7 @@ single-process DataFusion; the slow one runs a real Ballista cluster against Dat
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import json
@@ -109,6 +110,33 @@ def test_a_failed_virtualenv_says_which_command_failed(tmp_path: Path) -> None:
     with pytest.raises(apache.Unavailable, match=r"`-m venv --clear .*` failed: Error: cannot make it$"):
         apache.ensure_venv(tmp_path / "venv", base_python=str(failing))
     assert not (tmp_path / "venv" / f".ballista-{apache.VERSION}-stamp").exists()
+
+
+def test_a_rust_panic_is_told_by_its_message() -> None:
+    stderr = (
+        "\nthread 'tokio-rt-worker' (9958) panicked at src/cluster.rs:192:67:\n"
+        "called `Result::unwrap()` on an `Err` value: IoError(Os { code: 98, kind: AddrInUse })\n"
+        "stack backtrace:\nnote: Some details are omitted, run with `RUST_BACKTRACE=full`\n"
+    )
+    assert apache.rust_panic(stderr) == (
+        "src/cluster.rs:192:67: called `Result::unwrap()` on an `Err` value: "
+        "IoError(Os { code: 98, kind: AddrInUse })"
+    )
+    assert apache.rust_panic("Traceback (most recent call last):\nValueError: x\n") is None
+
+
+def test_a_busy_executor_grpc_port_is_named_before_anything_starts() -> None:
+    """Ballista's executor always binds 50052: a second one would hang on a panicked thread."""
+    with contextlib.ExitStack() as stack:
+        if not apache.wait_for_port(apache.HOST, apache.EXECUTOR_GRPC_PORT, 0):
+            listener = stack.enter_context(socket.socket())
+            listener.bind((apache.HOST, apache.EXECUTOR_GRPC_PORT))
+            listener.listen()
+        cluster = apache.Cluster(["/nonexistent/python"])
+        with pytest.raises(apache.Unavailable, match=r"port 50052, which Ballista's executor always binds"):
+            cluster.start()
+        assert cluster._proc is None  # nothing was started
+        assert not cluster._dir.exists()
 
 
 def test_free_ports_differ_and_wait_for_port_sees_a_listener() -> None:
