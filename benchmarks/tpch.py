@@ -2,8 +2,8 @@
 
 Generates TPC-H Parquet with tpchgen-cli (cached under data/), runs the 22
 queries on each engine (warm-up, then the median of --runs; DataFusion,
-ballista-flight and DuckDB take turns query by query, Spark and Apache Ballista
-follow on their own), checks every engine returned the same rows as
+ballista-flight, DuckDB and Apache Ballista take turns query by query, Spark
+follows on its own), checks every engine returned the same rows as
 single-process DataFusion, and
 writes a Markdown table, JSON and a PNG chart under benchmarks/results/. Ratios
 are to single-process DataFusion in the same run.
@@ -214,10 +214,12 @@ def measure(engine: Engine, sql: str, runs: int) -> tuple[float, pa.Table]:
 
 # Engines that idle quietly between queries (in this process, or servers waiting on a socket)
 # run interleaved: each query on each of them in turn, the order rotated from query to query,
-# so that their ratios compare the same minutes of this shared machine. Spark and Apache
-# Ballista run afterwards in blocks of their own: an idle JVM or a second virtualenv's client
-# would run beside the others.
-INTERLEAVED = ("datafusion", "ballista-flight", "duckdb")
+# so that their ratios compare the same minutes of this shared machine (its speed drifts by
+# 20-30% between minutes: Apache Ballista's q01 took 0.35 s in a block of its own after the
+# others, 0.45 s taking turns). An idle Apache Ballista cluster and client use no CPU (0.000 s
+# over 10 s). Spark runs afterwards in a block of its own: an idle JVM would run beside the
+# others.
+INTERLEAVED = ("datafusion", "ballista-flight", "duckdb", "apache ballista")
 
 
 def _start(name: str, make: Callable[[], Engine], outcome: Outcome) -> Engine | None:
