@@ -248,14 +248,17 @@ def test_the_harness_takes_timings_from_an_engine_that_measures_itself() -> None
 def test_a_real_apache_ballista_cluster_agrees_with_datafusion() -> None:
     """The wheel, its virtualenv and (on glibc < 2.39) Debian 13's glibc, fetched once and cached.
 
-    Both are third-party downloads (PyPI, deb.debian.org); where this machine cannot reach
-    them the test says so and skips, and anything else that fails, fails.
+    Both are third-party downloads (PyPI, deb.debian.org). Where deb.debian.org cannot be
+    reached, or the machine is not x86_64, the test says so and skips; anything else that
+    fails, fails (PyPI is what ``make test`` installs everything else from).
     """
     try:
         python = apache.prepare()
     except apache.Unavailable as exc:
-        if "failed: <urlopen error" in str(exc):
-            pytest.skip(f"no download: {exc}")
+        # Debian's mirror out of reach (name resolution, a proxy's refusal, a timeout), or a
+        # machine the runtime is not set up for: say so; anything else fails the test.
+        if "fetching Debian trixie's glibc from" in str(exc) or "no Debian glibc set up for" in str(exc):
+            pytest.skip(f"Apache Ballista cannot run here: {exc}")
         raise
     data = tpch_data(0.01, 4)
     sqls = {q: (QUERIES / f"{q}.sql").read_text() for q in ("q01", "q05", "q18", "q21")}
