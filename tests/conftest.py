@@ -87,5 +87,8 @@ def client(memory_cluster: StandaloneCluster, tpch_dir: Path) -> ballista_flight
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("BALLISTA_FLIGHT_LOG_LEVEL", "warning")
     # Every query is cut into stages, however little data the tests give it: the
-    # distributed path is what they check. The small-query shortcut has its own tests.
+    # distributed path is what they check. The small-query shortcut has its own tests ...
     os.environ.setdefault("BALLISTA_FLIGHT_SMALL_QUERY_BYTES", "0")
+    # ... and every stage runs as its partitions' tasks, however little its inputs hold
+    # (the tiny-stage shortcut has its own tests too).
+    os.environ.setdefault("BALLISTA_FLIGHT_TINY_STAGE_BYTES", "0")

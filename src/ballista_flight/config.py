@@ -140,6 +140,13 @@ class SchedulerConfig(SecurityConfig, ObjectStoreConfig):
         "their exchanges in memory: distributing them costs more than it saves (0 = always "
         "distribute).",
     )
+    tiny_stage_bytes: int = Field(
+        1 << 20,
+        description="A stage that reads only shuffle outputs adding up to fewer bytes (the "
+        "final aggregate of most queries) runs as one task instead of one per partition "
+        "(0 = never).",
+        ge=0,
+    )
     http_port: int = Field(
         -1, description="HTTP port for /healthz, /readyz and /metrics (0 picks a free one, -1 disables)."
     )

@@ -82,6 +82,59 @@ def test_small_query_runs_as_one_task_and_matches_datafusion(
     assert_same_result(got, expected, ordered="order by" in sql.lower(), context=query.stem)
 
 
+@pytest.fixture(scope="module", params=["memory", "disk"])
+def tiny_stages(request: pytest.FixtureRequest, tpch_dir: Path) -> Iterator[str]:
+    """A cluster that runs stages whose shuffle inputs add up to under 1 MiB as one task."""
+    import ballista_flight
+
+    args = ["--tiny-stage-bytes", str(1 << 20)]
+    with StandaloneCluster(
+        executors=2, shuffle=request.param, log_level="warning", extra_scheduler_args=args
+    ) as cluster:
+        with ballista_flight.connect(cluster.uri) as ctx:
+            register_tpch(ctx, tpch_dir)
+        yield cluster.uri
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[q.stem for q in QUERIES])
+def test_tiny_stages_run_as_one_task_and_match_datafusion(
+    tiny_stages: str, reference: object, query: Path
+) -> None:
+    sql = query.read_text()
+    got = flight_query(tiny_stages, sql)
+    expected = reference.sql(sql).to_arrow_table()  # type: ignore[attr-defined]
+    assert_same_result(got, expected, ordered="order by" in sql.lower(), context=query.stem)
+
+
+def test_q01s_final_aggregate_runs_as_one_task_only_when_its_inputs_are_tiny(
+    tiny_stages: str, registered: str
+) -> None:
+    """q01: scan, final aggregate per partition (a few groups), ordered merge of the partitions."""
+    sql = (QUERIES_DIR / "q01.sql").read_text()
+
+    def stages(uri: str) -> list[dict[str, object]]:
+        with flight.FlightClient(uri) as scheduler:
+            info = scheduler.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
+            for endpoint in info.endpoints:
+                with flight.FlightClient(endpoint.locations[0]) as executor:
+                    executor.do_get(endpoint.ticket).read_all()
+            action = ("job_status", info.app_metadata)
+            status = json.loads(next(iter(scheduler.do_action(action))).body.to_pybytes())
+        return status["stages"]  # type: ignore[no-any-return]
+
+    # JSON leaves out fields at their default (stage 0's id, no inputs).
+    tiny = {int(s.get("stageId", 0)): s for s in stages(tiny_stages)}  # type: ignore[call-overload]
+    every = {int(s.get("stageId", 0)): s for s in stages(registered)}  # type: ignore[call-overload]
+    assert tiny.keys() == every.keys()
+    merged = [i for i, s in every.items() if s["output"] == "merge" and int(s["tasks"]) > 1]  # type: ignore[call-overload]
+    assert merged, every
+    for i in merged:  # the final aggregate: one task for all its partitions, the same rows
+        assert int(tiny[i]["tasks"]) == 1 < int(tiny[i]["partitions"])  # type: ignore[call-overload]
+        assert tiny[i]["rows"] == every[i]["rows"]
+    scans = [i for i, s in every.items() if not s.get("inputs")]
+    assert all(tiny[i]["tasks"] == every[i]["tasks"] for i in scans)  # file scans keep their tasks
+
+
 def test_single_task_stage_hands_every_partition_to_its_consumer(registered: str, reference: object) -> None:
     """q20's semi join emits its rows only once all probe partitions ran in one plan: one task runs
     them all and keeps each partition's rows as one output, which the final stage merges."""

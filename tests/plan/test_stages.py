@@ -17,6 +17,7 @@ from ballista_flight.plan.stages import (
     cut_stages,
     one_stage,
     render,
+    runs_as_one_task,
     scanned_bytes,
     slice_tasks,
     stage_depths,
@@ -236,3 +237,29 @@ def test_whole_stages_run_one_slice_of_partitions_per_executor(ctx: object) -> N
     fresh = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
     slice_tasks(fresh, executors=8)  # at least one executor per partition: one partition per task
     assert not any(s.slices for s in fresh)
+
+
+def test_only_stages_reading_tiny_shuffle_outputs_may_run_as_one_task(ctx: object) -> None:
+    """q01's shape: a scan stage, a final aggregate per partition, an ordered merge."""
+    sql = """select l_returnflag, count(*) as c from lineitem
+             group by l_returnflag order by l_returnflag"""
+    stages = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
+    slice_tasks(stages, executors=2)
+    scan, final = stages[0], stages[-2]
+    assert not scan.inputs
+    assert not scan.reads_only_inputs  # it scans files: one task would scan every file
+    assert final.reads_only_inputs, render(stages)
+    assert final.partitions > 1
+    assert not final.slices  # its consumer merges sorted partitions: it is not sliced
+    limit = 1 << 20
+    assert runs_as_one_task(final, 10_000, limit)
+    assert not runs_as_one_task(final, limit, limit)  # not under the limit
+    assert not runs_as_one_task(final, 10_000, 0)  # 0 turns it off
+    assert not runs_as_one_task(scan, 0, limit)
+    assert not runs_as_one_task(stages[-1], 0, limit)  # the merge: one partition already
+    sliced = [s for s in stages if s.slices]
+    assert all(not runs_as_one_task(s, 0, limit) for s in sliced)
+    final.single_task = True
+    assert final.tasks == 1
+    assert final.outputs == final.partitions  # the same outputs for its consumer
+    assert final.reads_of(0, scan.stage_id) == list(range(final.partitions))  # every hash partition

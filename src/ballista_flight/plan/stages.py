@@ -97,6 +97,9 @@ class Stage:
     sink: SinkPlan | None = None
     # Whole-stage tasks may each own a run of partitions (``slice_tasks``); empty: one each.
     slices: list[list[int]] = field(default_factory=list)
+    # Every leaf is a shuffle read (no file scan): once the inputs are known to be tiny, the
+    # stage may run as one task without one task scanning every file (``runs_as_one_task``).
+    reads_only_inputs: bool = False
 
     def task_plan(self, task: int) -> bytes:
         """The plan a task runs: whole-stage tasks read only their share of each file scan."""
@@ -267,6 +270,7 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
         widths.update({scan_keys[id(leaf)]: leaf.partitions for leaf in scans})
         shared = _broadcast_reads(stage.reads, widths)
         stage.whole_stage = _leaves_are_inputs(node, marks) and _disjoint_reads(stage.reads, shared)
+        stage.reads_only_inputs = bool(inputs) and _leaves_are_inputs(node, boundaries)
         stage.single_task = node.partitions > 1 and _needs_one_instance(node, boundaries)
         if stage.single_task:
             stage.whole_stage = False
@@ -305,6 +309,27 @@ def one_stage(root: PlanNode) -> list[Stage]:
     return [
         Stage(0, root.data, root.partitions, [], ExchangeKind.RESULT, root, single_task=root.partitions > 1)
     ]
+
+
+def runs_as_one_task(stage: Stage, input_bytes: int, limit: int) -> bool:
+    """Whether a stage whose inputs turned out smaller than ``limit`` bytes should run as one task.
+
+    The tail of most queries (final aggregates, sorts, a top-N) reads a few kilobytes through
+    as many tasks as the cluster has slots, each paying a dispatch, a plan, its fetches and
+    its files. One task runs every partition in one plan (DataFusion still uses the
+    executor's cores) and leaves the same outputs. Decided when the stage is scheduled, from
+    its inputs' real sizes; stages that scan files, or whose tasks own runs of partitions
+    (their consumers read one output per run), keep their tasks.
+    """
+    return (
+        limit > 0
+        and stage.reads_only_inputs
+        and not stage.single_task
+        and not stage.slices
+        and stage.partitions > 1
+        and stage.output in (ExchangeKind.REPARTITION, ExchangeKind.MERGE, ExchangeKind.RESULT)
+        and input_bytes < limit
+    )
 
 
 def slice_tasks(stages: list[Stage], executors: int) -> None:

@@ -43,6 +43,7 @@ from ballista_flight.plan.stages import (
     cut_stages,
     one_stage,
     render,
+    runs_as_one_task,
     scanned_bytes,
     slice_tasks,
     stage_depths,
@@ -618,6 +619,7 @@ class JobManager:
             raise ExecutorUnavailable(msg)
         endpoints = []
         result_schema = schema.serialize().to_pybytes()
+        self._maybe_one_task(job, final)
         job.final_pending = set(range(final.tasks))
         job.stage_started[final.stage_id] = time.monotonic() - job.created
         for partition in range(final.tasks):
@@ -743,6 +745,7 @@ class JobManager:
                     if complete(stage_id) or not all(complete(i.stage_id) for i in stage.inputs):
                         continue
                     if stage_id not in missing:
+                        self._maybe_one_task(job, stage)
                         missing[stage_id] = set(range(stage.tasks))
                         started[stage_id] = job.stage_started[stage_id] = time.monotonic() - job.created
                         job.outputs[stage_id] = [
@@ -818,6 +821,14 @@ class JobManager:
             if job.write_dir:  # let running writers finish before their files are removed
                 wait(running, timeout=WRITE_DRAIN_S)
             raise
+
+    def _maybe_one_task(self, job: Job, stage: Stage) -> None:
+        """Run ``stage`` as one task if its (complete) inputs turned out tiny."""
+        inputs = {inp.stage_id for inp in stage.inputs}
+        size = sum(s.bytes for s in job.task_statuses if s.stage_id in inputs)
+        if runs_as_one_task(stage, size, self.config.tiny_stage_bytes):
+            stage.single_task = True
+            stage.whole_stage = False
 
     def _record(self, job: Job, stage: Stage, task: int, status: pb.TaskStatus, uri: str) -> None:
         if stage.single_task:
