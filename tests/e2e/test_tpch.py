@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -21,7 +22,17 @@ QUERIES = sorted(QUERIES_DIR.glob("q*.sql"))
 
 def flight_query(uri: str, sql: str) -> pa.Table:
     """The public Flight flow: GetFlightInfo, then DoGet of every endpoint, in order."""
+    return _flight_flow(uri, sql, with_status=False)[0]
+
+
+def flight_query_and_status(uri: str, sql: str) -> tuple[pa.Table, dict[str, Any]]:
+    """``flight_query``, then the finished job's status (its stages) from the scheduler."""
+    return _flight_flow(uri, sql, with_status=True)
+
+
+def _flight_flow(uri: str, sql: str, with_status: bool) -> tuple[pa.Table, dict[str, Any]]:
     options = flight.FlightCallOptions(timeout=300)
+    status: dict[str, Any] = {}
     with flight.FlightClient(uri) as scheduler:
         info = scheduler.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()), options)
         tables = []
@@ -31,7 +42,22 @@ def flight_query(uri: str, sql: str) -> pa.Table:
                     tables.append(executor.do_get(endpoint.ticket, options).read_all())
             else:
                 tables.append(scheduler.do_get(endpoint.ticket, options).read_all())
-        return pa.concat_tables(tables) if tables else info.schema.empty_table()
+        if with_status:
+            action = ("job_status", info.app_metadata)
+            status = json.loads(next(iter(scheduler.do_action(action, options))).body.to_pybytes())
+    return (pa.concat_tables(tables) if tables else info.schema.empty_table()), status
+
+
+def _tpch_cluster(tpch_dir: Path, args: list[str], shuffle: str = "memory") -> Iterator[str]:
+    """A 2-executor cluster started with scheduler ``args``, the TPC-H tables registered."""
+    import ballista_flight
+
+    with StandaloneCluster(
+        executors=2, shuffle=shuffle, log_level="warning", extra_scheduler_args=args
+    ) as cluster:
+        with ballista_flight.connect(cluster.uri) as ctx:
+            register_tpch(ctx, tpch_dir)
+        yield cluster.uri
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +81,7 @@ def test_tpch_query_matches_datafusion(registered: str, reference: object, query
 @pytest.fixture(scope="module")
 def small_queries(tpch_dir: Path) -> Iterator[str]:
     """A cluster that runs every TPC-H query at this scale as one task (under its small-query bytes)."""
-    import ballista_flight
-
-    args = ["--small-query-bytes", str(10**12)]
-    with StandaloneCluster(executors=2, log_level="warning", extra_scheduler_args=args) as cluster:
-        with ballista_flight.connect(cluster.uri) as ctx:
-            register_tpch(ctx, tpch_dir)
-        yield cluster.uri
+    yield from _tpch_cluster(tpch_dir, ["--small-query-bytes", str(10**12)])
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=[q.stem for q in QUERIES])
@@ -85,15 +105,7 @@ def test_small_query_runs_as_one_task_and_matches_datafusion(
 @pytest.fixture(scope="module", params=["memory", "disk"])
 def tiny_stages(request: pytest.FixtureRequest, tpch_dir: Path) -> Iterator[str]:
     """A cluster that runs stages whose shuffle inputs add up to under 1 MiB as one task."""
-    import ballista_flight
-
-    args = ["--tiny-stage-bytes", str(1 << 20)]
-    with StandaloneCluster(
-        executors=2, shuffle=request.param, log_level="warning", extra_scheduler_args=args
-    ) as cluster:
-        with ballista_flight.connect(cluster.uri) as ctx:
-            register_tpch(ctx, tpch_dir)
-        yield cluster.uri
+    yield from _tpch_cluster(tpch_dir, ["--tiny-stage-bytes", str(1 << 20)], request.param)
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=[q.stem for q in QUERIES])
@@ -112,24 +124,17 @@ def test_q01s_final_aggregate_runs_as_one_task_only_when_its_inputs_are_tiny(
     """q01: scan, final aggregate per partition (a few groups), ordered merge of the partitions."""
     sql = (QUERIES_DIR / "q01.sql").read_text()
 
-    def stages(uri: str) -> list[dict[str, object]]:
-        with flight.FlightClient(uri) as scheduler:
-            info = scheduler.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
-            for endpoint in info.endpoints:
-                with flight.FlightClient(endpoint.locations[0]) as executor:
-                    executor.do_get(endpoint.ticket).read_all()
-            action = ("job_status", info.app_metadata)
-            status = json.loads(next(iter(scheduler.do_action(action))).body.to_pybytes())
-        return status["stages"]  # type: ignore[no-any-return]
+    def stages(uri: str) -> dict[int, dict[str, Any]]:
+        _, status = flight_query_and_status(uri, sql)
+        # JSON leaves out fields at their default (stage 0's id, no inputs).
+        return {int(stage.get("stageId", 0)): stage for stage in status["stages"]}
 
-    # JSON leaves out fields at their default (stage 0's id, no inputs).
-    tiny = {int(s.get("stageId", 0)): s for s in stages(tiny_stages)}  # type: ignore[call-overload]
-    every = {int(s.get("stageId", 0)): s for s in stages(registered)}  # type: ignore[call-overload]
+    tiny, every = stages(tiny_stages), stages(registered)
     assert tiny.keys() == every.keys()
-    merged = [i for i, s in every.items() if s["output"] == "merge" and int(s["tasks"]) > 1]  # type: ignore[call-overload]
+    merged = [i for i, s in every.items() if s["output"] == "merge" and int(s["tasks"]) > 1]
     assert merged, every
     for i in merged:  # the final aggregate: one task for all its partitions, the same rows
-        assert int(tiny[i]["tasks"]) == 1 < int(tiny[i]["partitions"])  # type: ignore[call-overload]
+        assert int(tiny[i]["tasks"]) == 1 < int(tiny[i]["partitions"])
         assert tiny[i]["rows"] == every[i]["rows"]
     scans = [i for i, s in every.items() if not s.get("inputs")]
     assert all(tiny[i]["tasks"] == every[i]["tasks"] for i in scans)  # file scans keep their tasks
@@ -139,17 +144,9 @@ def test_single_task_stage_hands_every_partition_to_its_consumer(registered: str
     """q20's semi join emits its rows only once all probe partitions ran in one plan: one task runs
     them all and keeps each partition's rows as one output, which the final stage merges."""
     sql = (QUERIES_DIR / "q20.sql").read_text()
-    with flight.FlightClient(registered) as scheduler:
-        info = scheduler.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
-        tables = []
-        for endpoint in info.endpoints:
-            with flight.FlightClient(endpoint.locations[0]) as executor:
-                tables.append(executor.do_get(endpoint.ticket).read_all())
-        status = json.loads(
-            next(iter(scheduler.do_action(("job_status", info.app_metadata)))).body.to_pybytes()
-        )
+    got, status = flight_query_and_status(registered, sql)
     expected = reference.sql(sql).to_arrow_table()  # type: ignore[attr-defined]
-    assert_same_result(pa.concat_tables(tables), expected, ordered=True, context="q20")
+    assert_same_result(got, expected, ordered=True, context="q20")
     single = [
         s for s in status["stages"] if s["output"] == "merge" and int(s["tasks"]) == 1 < int(s["partitions"])
     ]

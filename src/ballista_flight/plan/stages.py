@@ -101,6 +101,11 @@ class Stage:
     # stage may run as one task without one task scanning every file (``runs_as_one_task``).
     reads_only_inputs: bool = False
 
+    def run_as_one_task(self) -> None:
+        """One task runs every partition in one plan (it cannot also be a whole-stage slice)."""
+        self.single_task = True
+        self.whole_stage = False
+
     def task_plan(self, task: int) -> bytes:
         """The plan a task runs: whole-stage tasks read only their share of each file scan."""
         if not self.whole_stage or not self.scans:
@@ -271,9 +276,8 @@ def cut_stages(root: PlanNode, placeholder: Callable[[str], bytes]) -> list[Stag
         shared = _broadcast_reads(stage.reads, widths)
         stage.whole_stage = _leaves_are_inputs(node, marks) and _disjoint_reads(stage.reads, shared)
         stage.reads_only_inputs = bool(inputs) and _leaves_are_inputs(node, boundaries)
-        stage.single_task = node.partitions > 1 and _needs_one_instance(node, boundaries)
-        if stage.single_task:
-            stage.whole_stage = False
+        if node.partitions > 1 and _needs_one_instance(node, boundaries):
+            stage.run_as_one_task()
         stages.append(stage)
         return stage
 

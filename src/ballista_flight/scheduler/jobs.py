@@ -827,8 +827,7 @@ class JobManager:
         inputs = {inp.stage_id for inp in stage.inputs}
         size = sum(s.bytes for s in job.task_statuses if s.stage_id in inputs)
         if runs_as_one_task(stage, size, self.config.tiny_stage_bytes):
-            stage.single_task = True
-            stage.whole_stage = False
+            stage.run_as_one_task()
 
     def _record(self, job: Job, stage: Stage, task: int, status: pb.TaskStatus, uri: str) -> None:
         if stage.single_task:
