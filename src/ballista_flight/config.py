@@ -143,8 +143,8 @@ class SchedulerConfig(SecurityConfig, ObjectStoreConfig):
     tiny_stage_bytes: int = Field(
         1 << 20,
         description="A stage that reads only shuffle outputs adding up to fewer bytes (the "
-        "final aggregate of most queries) runs as one task instead of one per partition "
-        "(0 = never).",
+        "final aggregate of most queries) runs as one task instead of one per partition, inside "
+        "the result stage when that stage reads nothing else (0 = never).",
         ge=0,
     )
     http_port: int = Field(

@@ -161,16 +161,19 @@ def test_restarted_executor_rejoins_and_gets_work(tpch_dir: Path, reference: Ses
         assert rejoined["tasks_run"] > 0
 
 
+@pytest.mark.parametrize("tiny_stage_bytes", [0, 1 << 20], ids=["stage-1-tasks", "stage-1-fused"])
 def test_executor_holding_the_final_stage_inputs_dies_before_they_are_read(
-    tpch_dir: Path, reference: SessionContext
+    tpch_dir: Path, reference: SessionContext, tiny_stage_bytes: int
 ) -> None:
     # The final stage (2) stalls on its first attempt, after GetFlightInfo answered:
     # executor-1, holding half of stage 1's output, dies while the endpoints are fetched.
     # The client retries the endpoint at the scheduler, which recomputes the lost output.
+    # With tiny stages on, stage 1 runs inside stage 2, which reads stage 0's output.
     cluster = StandaloneCluster(
         executors=2,
         slots=2,
         log_level="critical",
+        extra_scheduler_args=["--tiny-stage-bytes", str(tiny_stage_bytes)],
         extra_executor_args=["--fault-injection", "stall:stage=2,seconds=2,times=1"],
     )
     sql = QUERY.format(marker="chaos-final")
@@ -190,6 +193,9 @@ def test_executor_holding_the_final_stage_inputs_dies_before_they_are_read(
         assert "error" not in outcome, outcome.get("error")
         assert_same_result(outcome["table"], reference.sql(sql).to_arrow_table(), ordered=True)  # type: ignore[arg-type]
         tasks = _action(cluster.uri, "job_profile", job_id.encode())["tasks"]
-        planned = _stage_tasks(cluster.uri, job_id, 0) + _stage_tasks(cluster.uri, job_id, 1)
-        ran = [t for t in tasks if int(t.get("stageId", 0)) in (0, 1)]
+        map_stages = [0, 1] if tiny_stage_bytes == 0 else [0]
+        stages = _action(cluster.uri, "job_status", job_id.encode())["stages"]
+        assert sorted(int(s.get("stageId", 0)) for s in stages) == [*map_stages, 2]
+        planned = sum(_stage_tasks(cluster.uri, job_id, stage) for stage in map_stages)
+        ran = [t for t in tasks if int(t.get("stageId", 0)) in map_stages]
         assert len(ran) > planned, "no map task ran again"

@@ -118,26 +118,47 @@ def test_tiny_stages_run_as_one_task_and_match_datafusion(
     assert_same_result(got, expected, ordered="order by" in sql.lower(), context=query.stem)
 
 
-def test_q01s_final_aggregate_runs_as_one_task_only_when_its_inputs_are_tiny(
+def _stages(uri: str, sql: str) -> tuple[pa.Table, dict[int, dict[str, Any]]]:
+    got, status = flight_query_and_status(uri, sql)
+    # JSON leaves out fields at their default (stage 0's id, no inputs).
+    return got, {int(stage.get("stageId", 0)): stage for stage in status["stages"]}
+
+
+def test_q01s_final_aggregate_runs_inside_the_result_stage_only_when_its_inputs_are_tiny(
     tiny_stages: str, registered: str
 ) -> None:
     """q01: scan, final aggregate per partition (a few groups), ordered merge of the partitions."""
     sql = (QUERIES_DIR / "q01.sql").read_text()
-
-    def stages(uri: str) -> dict[int, dict[str, Any]]:
-        _, status = flight_query_and_status(uri, sql)
-        # JSON leaves out fields at their default (stage 0's id, no inputs).
-        return {int(stage.get("stageId", 0)): stage for stage in status["stages"]}
-
-    tiny, every = stages(tiny_stages), stages(registered)
-    assert tiny.keys() == every.keys()
-    merged = [i for i, s in every.items() if s["output"] == "merge" and int(s["tasks"]) > 1]
-    assert merged, every
-    for i in merged:  # the final aggregate: one task for all its partitions, the same rows
-        assert int(tiny[i]["tasks"]) == 1 < int(tiny[i]["partitions"])
-        assert tiny[i]["rows"] == every[i]["rows"]
+    tiny_rows, tiny = _stages(tiny_stages, sql)
+    every_rows, every = _stages(registered, sql)
+    assert_same_result(tiny_rows, every_rows, ordered=True)
+    (merged,) = [i for i, s in every.items() if s["output"] == "merge"]
+    assert int(every[merged]["tasks"]) > 1
     scans = [i for i, s in every.items() if not s.get("inputs")]
+    final = max(every)
+    # The final aggregate's stage is gone: the result stage runs its plan, in one task,
+    # reading the scan stage's shuffle output itself.
+    assert tiny.keys() == every.keys() - {merged}
+    assert [int(i) for i in tiny[final]["inputs"]] == scans
+    assert int(tiny[final]["tasks"]) == 1
     assert all(tiny[i]["tasks"] == every[i]["tasks"] for i in scans)  # file scans keep their tasks
+    assert all(tiny[i]["rows"] == every[i]["rows"] for i in scans)
+
+
+def test_an_unordered_final_aggregate_runs_as_one_task_only_when_its_inputs_are_tiny(
+    tiny_stages: str, registered: str, reference: object
+) -> None:
+    """Without ORDER BY the final stage has a partition per bucket: one task runs them all."""
+    sql = "select l_returnflag, l_linestatus, count(*) as n, sum(l_quantity) as q from lineitem group by 1, 2"
+    tiny_rows, tiny = _stages(tiny_stages, sql)
+    _, every = _stages(registered, sql)
+    expected = reference.sql(sql).to_arrow_table()  # type: ignore[attr-defined]
+    assert_same_result(tiny_rows, expected, ordered=False)
+    final = max(every)
+    assert tiny.keys() == every.keys()
+    assert int(every[final]["tasks"]) == int(every[final]["partitions"]) > 1
+    assert int(tiny[final]["tasks"]) == 1 < int(tiny[final]["partitions"])
+    assert tiny[final]["rows"] == every[final]["rows"]
 
 
 def test_single_task_stage_hands_every_partition_to_its_consumer(registered: str, reference: object) -> None:

@@ -13,8 +13,11 @@ from ballista_flight.plan.protowire import replace_submessage
 from ballista_flight.plan.session import make_context, memory_scan, placeholder
 from ballista_flight.plan.stages import (
     ExchangeKind,
+    Stage,
     _broadcast_reads,
     cut_stages,
+    fuse,
+    fuses_into,
     one_stage,
     render,
     runs_as_one_task,
@@ -80,12 +83,8 @@ def test_stages_of_a_join_and_aggregate(ctx: object) -> None:
     assert to_dot(stages).startswith("digraph")
 
 
-def test_running_stages_by_hand_gives_datafusion_rows(ctx: object) -> None:
+def run_by_hand(stages: list[Stage]) -> pa.Table:
     """The planner's contract, without servers: splice, decode, execute partition by partition."""
-    sql = """select o_orderpriority, count(*) as c, sum(l_quantity) as q
-             from orders join lineitem on o_orderkey = l_orderkey
-             where o_orderdate < date '1994-01-01' group by o_orderpriority"""
-    stages = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
     outputs: dict[int, dict[int, dict[int, list[pa.RecordBatch]]]] = {}
     result: list[pa.RecordBatch] = []
     for stage in stages:
@@ -117,8 +116,57 @@ def test_running_stages_by_hand_gives_datafusion_rows(ctx: object) -> None:
                 outputs[stage.stage_id][p] = {
                     j: [b.to_pyarrow() for b in pctx.execute(decoded, j)] for j in range(stage.buckets)
                 }
+    return pa.Table.from_batches(result)
+
+
+def test_running_stages_by_hand_gives_datafusion_rows(ctx: object) -> None:
+    sql = """select o_orderpriority, count(*) as c, sum(l_quantity) as q
+             from orders join lineitem on o_orderkey = l_orderkey
+             where o_orderdate < date '1994-01-01' group by o_orderpriority"""
+    stages = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
     expected = ctx.sql(sql).to_arrow_table()  # type: ignore[attr-defined]
-    assert_same_result(pa.Table.from_batches(result), expected, ordered=False)
+    assert_same_result(run_by_hand(stages), expected, ordered=False)
+
+
+@pytest.mark.parametrize(
+    ("sql", "exchange"),
+    [
+        # q01's tail: the final aggregate's partitions, merged in order
+        (
+            "select l_returnflag, count(*) as c, sum(l_quantity) as q from lineitem "
+            "group by l_returnflag order by l_returnflag",
+            ExchangeKind.MERGE,
+        ),
+        # an aggregate of an aggregate: the result stage hash-partitions the one below it
+        (
+            "select c, count(*) as n from (select l_orderkey, count(*) as c from lineitem "
+            "group by l_orderkey) group by c",
+            ExchangeKind.REPARTITION,
+        ),
+    ],
+)
+def test_a_tail_stage_fused_into_the_final_stage_gives_datafusion_rows(
+    ctx: object, sql: str, exchange: ExchangeKind
+) -> None:
+    stages = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)  # type: ignore[attr-defined]
+    final, producer = stages[-1], stages[-2]
+    assert [(i.stage_id, i.kind) for i in final.inputs] == [(producer.stage_id, exchange)], render(stages)
+    limit = 1 << 20
+    assert fuses_into(producer, final, 10_000, limit)
+    assert not fuses_into(producer, final, limit, limit)  # not under the limit
+    assert not fuses_into(producer, final, 10_000, 0)  # 0 turns it off
+    assert not fuses_into(stages[0], producer, 0, limit)  # only into the final stage
+    scan_inputs = [(i.stage_id, i.kind) for i in producer.inputs]
+    fuse(producer, final)
+    assert [(i.stage_id, i.kind) for i in final.inputs] == scan_inputs
+    assert final.tasks == 1
+    assert producer.plan in final.plan
+    assert final.reads_of(0, producer.inputs[0].stage_id) == list(range(producer.inputs[0].partitions))
+    rendered = render([s for s in stages if s is not producer])
+    assert f"ShuffleReadExec: stage={producer.stage_id}" not in rendered, rendered
+    expected = ctx.sql(sql).to_arrow_table()  # type: ignore[attr-defined]
+    got = run_by_hand([s for s in stages if s is not producer])
+    assert_same_result(got, expected, ordered="order by" in sql)
 
 
 def test_round_robin_fan_out_of_one_partition_is_dropped(ctx: object, tpch_dir: Path) -> None:

@@ -336,6 +336,47 @@ def runs_as_one_task(stage: Stage, input_bytes: int, limit: int) -> bool:
     )
 
 
+def fuses_into(producer: Stage, final: Stage, input_bytes: int, limit: int) -> bool:
+    """Whether ``producer``, its inputs smaller than ``limit`` bytes, should run inside ``final``.
+
+    The final stage runs when a client fetches the result. When its only input is a stage
+    that reads a few kilobytes of shuffle output (q01's final aggregate and sort, say), that
+    stage would run as one task, write its output and report back before the result task
+    reads it again: a round trip for no work. Run in the final stage's plan instead, as
+    DataFusion planned it, it costs one task and one shuffle fewer.
+    """
+    return (
+        limit > 0
+        and input_bytes < limit
+        and final.output is ExchangeKind.RESULT
+        and final.reads_only_inputs
+        and not final.slices
+        and [inp.stage_id for inp in final.inputs] == [producer.stage_id]
+        and producer.reads_only_inputs
+        and not producer.slices
+        and producer.output in (ExchangeKind.REPARTITION, ExchangeKind.MERGE)
+    )
+
+
+def fuse(producer: Stage, final: Stage) -> None:
+    """Put ``producer``'s plan where ``final`` reads it; ``final`` then reads the producer's inputs.
+
+    The fused stage runs as one task: one plan instance, with the exchange between the two
+    stages back in memory where DataFusion put it.
+    """
+    (inp,) = [i for i in final.inputs if i.stage_id == producer.stage_id]
+    body = producer.plan
+    if inp.kind is ExchangeKind.REPARTITION and inp.node is not None and inp.original == inp.node.data:
+        # The placeholder stands for the RepartitionExec itself, not only for its input.
+        body = replace_submessage(producer.partitioner, producer.output_placeholder, body)
+    keys = {key for reads in producer.reads for key in reads}
+    every = {key: sorted({p for reads in producer.reads for p in reads.get(key, [])}) for key in keys}
+    final.plan = replace_submessage(final.plan, inp.placeholder, body)
+    final.reads = [dict(every) for _ in range(final.partitions)]
+    final.inputs = list(producer.inputs)
+    final.run_as_one_task()
+
+
 def slice_tasks(stages: list[Stage], executors: int) -> None:
     """Let each task of a whole stage own a run of partitions, one run per executor.
 

@@ -41,6 +41,8 @@ from ballista_flight.plan.stages import (
     ExchangeKind,
     Stage,
     cut_stages,
+    fuse,
+    fuses_into,
     one_stage,
     render,
     runs_as_one_task,
@@ -745,6 +747,9 @@ class JobManager:
                     if complete(stage_id) or not all(complete(i.stage_id) for i in stage.inputs):
                         continue
                     if stage_id not in missing:
+                        if self._fused_into_final(job, stage):
+                            missing[stage_id] = set()  # nothing to run: the final stage runs it
+                            continue
                         self._maybe_one_task(job, stage)
                         missing[stage_id] = set(range(stage.tasks))
                         started[stage_id] = job.stage_started[stage_id] = time.monotonic() - job.created
@@ -822,12 +827,28 @@ class JobManager:
                 wait(running, timeout=WRITE_DRAIN_S)
             raise
 
+    @staticmethod
+    def _input_bytes(job: Job, stage: Stage) -> int:
+        inputs = {inp.stage_id for inp in stage.inputs}
+        return sum(s.bytes for s in job.task_statuses if s.stage_id in inputs)
+
     def _maybe_one_task(self, job: Job, stage: Stage) -> None:
         """Run ``stage`` as one task if its (complete) inputs turned out tiny."""
-        inputs = {inp.stage_id for inp in stage.inputs}
-        size = sum(s.bytes for s in job.task_statuses if s.stage_id in inputs)
-        if runs_as_one_task(stage, size, self.config.tiny_stage_bytes):
+        if runs_as_one_task(stage, self._input_bytes(job, stage), self.config.tiny_stage_bytes):
             stage.run_as_one_task()
+
+    def _fused_into_final(self, job: Job, stage: Stage) -> bool:
+        """Whether ``stage`` (its inputs complete and tiny) now runs inside the final stage."""
+        final = job.stages[-1]
+        size = self._input_bytes(job, stage)
+        if stage is final or not fuses_into(stage, final, size, self.config.tiny_stage_bytes):
+            return False
+        fuse(stage, final)
+        job.stages = [s for s in job.stages if s is not stage]
+        log.debug(
+            "job %s: stage %d (%d input bytes) runs in the final stage", job.job_id, stage.stage_id, size
+        )
+        return True
 
     def _record(self, job: Job, stage: Stage, task: int, status: pb.TaskStatus, uri: str) -> None:
         if stage.single_task:
