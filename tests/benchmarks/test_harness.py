@@ -38,3 +38,18 @@ def test_a_wrong_answer_is_reported() -> None:
         "other": Outcome(seconds={"q1": 2.0}, agree={"q1": False}),
     }
     assert "**differs**" in table(outcomes, ["q1"])
+
+
+def test_the_warm_up_pass_runs_every_query_once_and_leaves_errors_to_the_timed_runs() -> None:
+    from benchmarks.tpch import Engine, warm_up
+
+    ran: list[str] = []
+
+    def run(sql: str) -> pa.Table:
+        ran.append(sql)
+        if sql == "bad":
+            raise ValueError("no such table")
+        return pa.table({"a": [1]})
+
+    warm_up("engine", Engine(run, lambda: None), {"q1": "good", "q2": "bad", "q3": "also good"})
+    assert ran == ["good", "bad", "also good"]
