@@ -119,11 +119,15 @@ class Stage:
     def reads_of(self, task: int, key: int) -> list[int]:
         """Partitions of input ``key`` (a stage id, or a scan's negative key) that ``task`` reads."""
         if self.single_task:
-            return sorted({p for reads in self.reads for p in reads.get(key, [])})
+            return self.reads_of_all(key)
         if task >= self.tasks:
             return []
         owned = self.slices[task] if self.slices else [task]
         return sorted({p for part in owned for p in self.reads[part].get(key, [])})
+
+    def reads_of_all(self, key: int) -> list[int]:
+        """Partitions of input ``key`` that any partition of the stage reads."""
+        return sorted({p for reads in self.reads for p in reads.get(key, [])})
 
     @property
     def tasks(self) -> int:
@@ -326,14 +330,16 @@ def runs_as_one_task(stage: Stage, input_bytes: int, limit: int) -> bool:
     (their consumers read one output per run), keep their tasks.
     """
     return (
-        limit > 0
-        and stage.reads_only_inputs
+        _reads_tiny_inputs(stage, input_bytes, limit)
         and not stage.single_task
-        and not stage.slices
         and stage.partitions > 1
         and stage.output in (ExchangeKind.REPARTITION, ExchangeKind.MERGE, ExchangeKind.RESULT)
-        and input_bytes < limit
     )
+
+
+def _reads_tiny_inputs(stage: Stage, input_bytes: int, limit: int) -> bool:
+    """Only shuffle inputs, under ``limit`` bytes in all (0: never), and no runs of partitions."""
+    return limit > 0 and input_bytes < limit and stage.reads_only_inputs and not stage.slices
 
 
 def fuses_into(producer: Stage, final: Stage, input_bytes: int, limit: int) -> bool:
@@ -346,15 +352,12 @@ def fuses_into(producer: Stage, final: Stage, input_bytes: int, limit: int) -> b
     DataFusion planned it, it costs one task and one shuffle fewer.
     """
     return (
-        limit > 0
-        and input_bytes < limit
+        _reads_tiny_inputs(producer, input_bytes, limit)
+        and producer.output in (ExchangeKind.REPARTITION, ExchangeKind.MERGE)
         and final.output is ExchangeKind.RESULT
         and final.reads_only_inputs
         and not final.slices
         and [inp.stage_id for inp in final.inputs] == [producer.stage_id]
-        and producer.reads_only_inputs
-        and not producer.slices
-        and producer.output in (ExchangeKind.REPARTITION, ExchangeKind.MERGE)
     )
 
 
@@ -369,8 +372,7 @@ def fuse(producer: Stage, final: Stage) -> None:
     if inp.kind is ExchangeKind.REPARTITION and inp.node is not None and inp.original == inp.node.data:
         # The placeholder stands for the RepartitionExec itself, not only for its input.
         body = replace_submessage(producer.partitioner, producer.output_placeholder, body)
-    keys = {key for reads in producer.reads for key in reads}
-    every = {key: sorted({p for reads in producer.reads for p in reads.get(key, [])}) for key in keys}
+    every = {key: producer.reads_of_all(key) for key in {k for reads in producer.reads for k in reads}}
     final.plan = replace_submessage(final.plan, inp.placeholder, body)
     final.reads = [dict(every) for _ in range(final.partitions)]
     final.inputs = list(producer.inputs)

@@ -621,7 +621,7 @@ class JobManager:
             raise ExecutorUnavailable(msg)
         endpoints = []
         result_schema = schema.serialize().to_pybytes()
-        self._maybe_one_task(job, final)
+        self._maybe_one_task(final, self._input_bytes(job, final))
         job.final_pending = set(range(final.tasks))
         job.stage_started[final.stage_id] = time.monotonic() - job.created
         for partition in range(final.tasks):
@@ -747,10 +747,11 @@ class JobManager:
                     if complete(stage_id) or not all(complete(i.stage_id) for i in stage.inputs):
                         continue
                     if stage_id not in missing:
-                        if self._fused_into_final(job, stage):
+                        size = self._input_bytes(job, stage)
+                        if self._fused_into_final(job, stage, size):
                             missing[stage_id] = set()  # nothing to run: the final stage runs it
                             continue
-                        self._maybe_one_task(job, stage)
+                        self._maybe_one_task(stage, size)
                         missing[stage_id] = set(range(stage.tasks))
                         started[stage_id] = job.stage_started[stage_id] = time.monotonic() - job.created
                         job.outputs[stage_id] = [
@@ -832,15 +833,14 @@ class JobManager:
         inputs = {inp.stage_id for inp in stage.inputs}
         return sum(s.bytes for s in job.task_statuses if s.stage_id in inputs)
 
-    def _maybe_one_task(self, job: Job, stage: Stage) -> None:
+    def _maybe_one_task(self, stage: Stage, input_bytes: int) -> None:
         """Run ``stage`` as one task if its (complete) inputs turned out tiny."""
-        if runs_as_one_task(stage, self._input_bytes(job, stage), self.config.tiny_stage_bytes):
+        if runs_as_one_task(stage, input_bytes, self.config.tiny_stage_bytes):
             stage.run_as_one_task()
 
-    def _fused_into_final(self, job: Job, stage: Stage) -> bool:
-        """Whether ``stage`` (its inputs complete and tiny) now runs inside the final stage."""
+    def _fused_into_final(self, job: Job, stage: Stage, size: int) -> bool:
+        """Whether ``stage`` (its inputs complete, ``size`` bytes) now runs inside the final stage."""
         final = job.stages[-1]
-        size = self._input_bytes(job, stage)
         if stage is final or not fuses_into(stage, final, size, self.config.tiny_stage_bytes):
             return False
         fuse(stage, final)
