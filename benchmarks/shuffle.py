@@ -13,6 +13,9 @@ processes, one stream. Two figures for the cluster:
   running. This is the transfer itself.
 * **isolated, stream only**: the same partitions and tickets, read to the end
   (``read_all``) without writing the input file: what landing the file costs.
+* **landing alone**: those fetched batches, already in memory, written to the
+  input file by ``_write_partition``. Its rate against the stream's bounds the
+  isolated figure: one more copy of every byte on the receiving side.
 * **inside the query**: from the job profile, the bytes the consuming tasks
   fetched from the *other* executor over the time those fetches took, summed
   per stream, while four tasks share two cores.
@@ -30,6 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from pyarrow import flight
 
@@ -118,13 +122,24 @@ def cluster_shuffle(data: Path, mode: str, runs: int) -> tuple[int, float, float
     return samples[len(samples) // 2]
 
 
-def isolated_fetch(
-    data: Path, mode: str, runs: int, raw: RawServer
-) -> tuple[int, float, float, float, float]:
+class Isolated(NamedTuple):
+    """Medians of the isolated runs: seconds, and shares of the paired raw DoGet's rate."""
+
+    moved: int
+    seconds: float
+    share: float
+    read_s: float
+    read_share: float
+    land_s: float
+    land_share: float
+
+
+def isolated_fetch(data: Path, mode: str, runs: int, raw: RawServer) -> Isolated:
     """Bytes of one executor's shuffle partitions, the median seconds to move them all, and the
     median share of raw DoGet's rate, each run against a raw DoGet timed just before it (the
     machine is shared: rates drift between minutes, not between neighbouring seconds); then
-    the same two figures for reading the streams without writing the input file."""
+    the same two figures for reading the streams without writing the input file, and for
+    writing the input file from batches already fetched (the landing alone)."""
     import secrets
     import tempfile
 
@@ -146,6 +161,8 @@ def isolated_fetch(
         shares: list[float] = []
         read_times: list[float] = []
         read_shares: list[float] = []
+        land_times: list[float] = []
+        land_shares: list[float] = []
         moved = 0
         scheduler = flight.FlightClient(cluster.uri)
         listed = json.loads(next(iter(scheduler.do_action(("list_executors", b"")))).body.to_pybytes())
@@ -199,23 +216,34 @@ def isolated_fetch(
                 seconds = time.perf_counter() - started
                 read_raw_s = raw.once()
                 started = time.perf_counter()
-                read = sum(peer.do_get(ticket).read_all().nbytes for ticket in tickets)
+                tables = [peer.do_get(ticket).read_all() for ticket in tickets]
                 read_s = time.perf_counter() - started
+                read = sum(table.nbytes for table in tables)
+                started = time.perf_counter()
+                for i, table in enumerate(tables):
+                    path = Path(scratch) / f"l{i:06d}.arrow"
+                    _write_partition(path, schema, [Source(reader=table.to_reader(), remote=True)])
+                land_s = time.perf_counter() - started
+                del tables
             if run:  # the first is a warm-up
                 times.append(seconds)
                 shares.append((moved / seconds) / (raw.nbytes / raw_s))
                 read_times.append(read_s)
                 read_shares.append((read / read_s) / (raw.nbytes / read_raw_s))
+                land_times.append(land_s)
+                land_shares.append((read / land_s) / (raw.nbytes / read_raw_s))
             for endpoint in info.endpoints:  # finish the job: its shuffle data is released
                 with flight.FlightClient(endpoint.locations[0]) as executor:
                     executor.do_get(endpoint.ticket).read_all()
         scheduler.close()
-    return (
+    return Isolated(
         moved,
         statistics.median(times),
         statistics.median(shares),
         statistics.median(read_times),
         statistics.median(read_shares),
+        statistics.median(land_times),
+        statistics.median(land_shares),
     )
 
 
@@ -241,14 +269,19 @@ def main() -> int:
             f"| raw pyarrow.flight DoGet, one stream | {raw_bytes / 1e6:.0f} | {raw_s:.3f} | {raw_rate / 1e6:.0f} | 100% |",
         ]
         for mode in ("memory", "disk"):
-            moved, seconds, share, read_s, read_share = isolated_fetch(data, mode, args.runs, raw)
+            got = isolated_fetch(data, mode, args.runs, raw)
+            mb = got.moved / 1e6
             lines.append(
-                f"| ballista-flight executor to executor, {mode} shuffle, isolated | {moved / 1e6:.0f} | "
-                f"{seconds:.3f} | {moved / seconds / 1e6:.0f} | {share:.0%} |"
+                f"| ballista-flight executor to executor, {mode} shuffle, isolated | {mb:.0f} | "
+                f"{got.seconds:.3f} | {mb / got.seconds:.0f} | {got.share:.0%} |"
             )
             lines.append(
-                f"| the same streams read without writing the input file | {moved / 1e6:.0f} | "
-                f"{read_s:.3f} | {moved / read_s / 1e6:.0f} | {read_share:.0%} |"
+                f"| the same streams read without writing the input file | {mb:.0f} | "
+                f"{got.read_s:.3f} | {mb / got.read_s:.0f} | {got.read_share:.0%} |"
+            )
+            lines.append(
+                f"| the input file written from the fetched batches (landing alone) | {mb:.0f} | "
+                f"{got.land_s:.3f} | {mb / got.land_s:.0f} | {got.land_share:.0%} |"
             )
     finally:
         raw.close()
