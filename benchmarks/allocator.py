@@ -20,7 +20,6 @@ ballista-flight's processes keep it for 10 s (``MIMALLOC_PURGE_DELAY=10000``). T
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import publish  # noqa: E402
+from benchmarks import publish, script_parser  # noqa: E402
 from benchmarks.cpu import median_run, timed_cluster, timed_here  # noqa: E402
 from tests.conftest import QUERIES_DIR, TPCH_TABLES, tpch_data  # noqa: E402
 
@@ -145,13 +144,8 @@ def cluster(data: Path, sqls: list[str], runs: int) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--runs", type=int, default=3, help="rounds of DataFusion alone; runs per query")
+    parser = script_parser(__doc__, runs=3, runs_help="rounds of DataFusion alone; runs per query")
     parser.add_argument("--queries", nargs="*", default=[f"q{i:02d}" for i in range(1, 23)])
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     data = tpch_data(args.scale, 4)
     sqls = [(QUERIES_DIR / f"{name}.sql").read_text() for name in args.queries]

@@ -12,7 +12,6 @@ not buy it back. Linux only.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import publish  # noqa: E402
+from benchmarks import publish, script_parser  # noqa: E402
 from tests.conftest import QUERIES_DIR, TPCH_TABLES, tpch_data  # noqa: E402
 
 if TYPE_CHECKING:
@@ -70,13 +69,8 @@ def _ratio(ours: float, theirs: float) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--runs", type=int, default=3)
+    parser = script_parser(__doc__, runs=3)
     parser.add_argument("--queries", nargs="*", default=[f"q{i:02d}" for i in range(1, 23)])
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     from datafusion import SessionContext
 

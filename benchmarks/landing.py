@@ -23,7 +23,6 @@ System and user CPU seconds are this process's (``getrusage``).
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import statistics
@@ -39,7 +38,7 @@ from datafusion import ExecutionPlan, SessionContext
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import publish  # noqa: E402
+from benchmarks import publish, script_parser  # noqa: E402
 from benchmarks.shuffle import COLUMNS  # noqa: E402
 from tests.conftest import tpch_data  # noqa: E402
 
@@ -86,13 +85,7 @@ def _plan_round_trip(parts: list[list[pa.RecordBatch]]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = parser.parse_args()
+    args = script_parser(__doc__, runs=7).parse_args()
     data = tpch_data(args.scale, 4)
     ctx = SessionContext()
     ctx.register_parquet("lineitem", f"{data / 'lineitem'}/")

@@ -25,7 +25,6 @@ processes, one stream. Two figures for the cluster:
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import statistics
@@ -40,7 +39,7 @@ from pyarrow import flight
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import publish  # noqa: E402
+from benchmarks import publish, script_parser  # noqa: E402
 from tests.conftest import tpch_data  # noqa: E402
 
 COLUMNS = "l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice, l_discount, l_tax, l_shipdate"
@@ -248,13 +247,7 @@ def isolated_fetch(data: Path, mode: str, runs: int, raw: RawServer) -> Isolated
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = parser.parse_args()
+    args = script_parser(__doc__, runs=5).parse_args()
     data = tpch_data(args.scale, 4)
     raw = RawServer(data)
     try:

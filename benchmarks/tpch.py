@@ -36,12 +36,11 @@ from pyarrow import flight
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import publish  # noqa: E402
+from benchmarks import RESULTS, publish  # noqa: E402
 from tests.compare import assert_same_result  # noqa: E402
 from tests.conftest import TPCH_TABLES, tpch_data  # noqa: E402
 
 QUERIES = ROOT / "benchmarks" / "tpch" / "queries"
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 @dataclass
