@@ -23,6 +23,7 @@ System and user CPU seconds are this process's (``getrusage``).
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import statistics
@@ -95,18 +96,15 @@ def main() -> int:
     parts = [batches[i : i + size] for i in range(0, len(batches), size)]
     scratch = Path(tempfile.mkdtemp(prefix="landing-"))
 
-    def fresh(how: str) -> Callable[[], None]:
-        def run() -> None:
-            _write(scratch, parts, table.schema, how)
-
-        return run
+    def landing(how: str) -> Callable[[], None]:
+        return functools.partial(_write, scratch, parts, table.schema, how)
 
     ways: list[tuple[str, Callable[[], None], bool]] = [
-        ("file, fresh (the consumer's path)", fresh("fresh"), True),
-        ("file, overwritten in place", fresh("overwrite"), False),
-        ("file, preallocated", fresh("preallocate"), True),
-        ("file, 1 MiB buffer", fresh("buffered"), True),
-        ("user-space buffer", fresh("memory"), True),
+        ("file, fresh (the consumer's path)", landing("fresh"), True),
+        ("file, overwritten in place", landing("overwrite"), False),
+        ("file, preallocated", landing("preallocate"), True),
+        ("file, 1 MiB buffer", landing("buffered"), True),
+        ("user-space buffer", landing("memory"), True),
         ("in-memory scan in the plan (encode + decode)", lambda: _plan_round_trip(parts), True),
     ]
     samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in ways}
