@@ -1,20 +1,21 @@
-"""What landing a shuffle input costs, and what the ways around it cost.
+"""What handing a fetched shuffle input to the consumer's plan costs, each way it can go.
 
-A consuming task writes the partitions it fetched into an Arrow IPC file, because
-the plan it runs scans files (``executor.task._write_partition``); that copy is the
-gap between the shuffle's streams and the whole move in ``shuffle.py``. This script
-takes the batches that benchmark moves (nine lineitem columns), already in memory,
-and times, in alternating rounds, the ways they could land:
+A consuming task has its input partitions in memory (fetched from other
+executors, or its own) and runs a decoded plan over them. This script takes the
+batches ``shuffle.py`` moves (nine lineitem columns), already in memory, and
+times in alternating rounds, every partition read to its last row by the plan:
 
-* **file, fresh**: the consumer's path, one new file per partition;
-* **file, overwritten in place**: the same files written again without truncating
-  (pages the kernel already holds): what a pool of recycled landing files would cost;
-* **file, preallocated**: ``posix_fallocate`` first;
-* **file, 1 MiB buffer**: a ``BufferedOutputStream`` in front of the file;
-* **user-space buffer**: ``pa.BufferOutputStream`` (no kernel);
-* **in-memory scan in the plan**: the batches as a DataFusion memory scan, encoded
-  with ``ExecutionPlan.to_bytes`` and decoded again: the only file-free way a
-  serialized plan can carry data from Python.
+Batches are cut as a map task keeps them (``executor.task.coalesce``, 64 Ki rows).
+
+* **in memory, read by the plan (the consumer's path)**: ``executor.inputs``: a
+  scan of tokens, a function handing each batch over, an unnest;
+* **IPC file, fresh (landing alone)**: one new Arrow IPC file per partition, the
+  path consumers took before ``executor.inputs``;
+* **IPC file, fresh, then scanned by the plan**: the same files read back by a
+  DataFusion scan, that path end to end;
+* **in-memory scan in the plan (encode + decode + read)**: the batches as a
+  DataFusion memory scan, encoded with ``ExecutionPlan.to_bytes`` and decoded:
+  the one way a serialized plan can carry data from Python by itself.
 
 System and user CPU seconds are this process's (``getrusage``).
 
@@ -23,14 +24,13 @@ System and user CPU seconds are this process's (``getrusage``).
 
 from __future__ import annotations
 
-import functools
-import os
 import resource
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,11 +39,12 @@ from datafusion import ExecutionPlan, SessionContext
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ballista_flight.executor.task import coalesce  # noqa: E402
 from benchmarks import publish, script_parser  # noqa: E402
 from benchmarks.shuffle import COLUMNS  # noqa: E402
 from tests.conftest import tpch_data  # noqa: E402
 
-FILES = 8  # partitions landed per round, as a task lands one file per input partition
+FILES = 8  # partitions per round, as a consumer reads one partition per input piece
 
 
 def _cpu() -> tuple[float, float]:
@@ -51,38 +52,47 @@ def _cpu() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
-def _write(directory: Path, parts: list[list[pa.RecordBatch]], schema: pa.Schema, how: str) -> None:
+def _write(directory: Path, parts: list[list[pa.RecordBatch]], schema: pa.Schema) -> None:
     for i, batches in enumerate(parts):
-        path = directory / f"p{i:04d}.arrow"
-        sink: pa.NativeFile
-        if how == "overwrite":  # no O_TRUNC: write over the pages of the file left by the round before
-            sink = pa.PythonFile(
-                os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT), "wb", buffering=0), mode="w"
-            )
-        elif how == "preallocate":
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            os.posix_fallocate(fd, 0, sum(b.nbytes for b in batches) + (1 << 20))
-            sink = pa.PythonFile(os.fdopen(fd, "wb", buffering=0), mode="w")
-        elif how == "buffered":
-            sink = pa.BufferedOutputStream(pa.OSFile(str(path), "wb"), 1 << 20)
-        elif how == "memory":
-            sink = pa.BufferOutputStream()
-        else:
-            sink = pa.OSFile(str(path), "wb")
-        with sink:
-            with pa.ipc.new_file(sink, schema) as writer:
-                for batch in batches:
-                    writer.write_batch(batch)
-            written = sink.tell()
-        if how == "overwrite":  # the file ends where this round's data ends
-            os.truncate(path, written)
+        with (
+            pa.OSFile(str(directory / f"p{i:04d}.arrow"), "wb") as sink,
+            pa.ipc.new_file(sink, schema) as writer,
+        ):
+            for batch in batches:
+                writer.write_batch(batch)
 
 
-def _plan_round_trip(parts: list[list[pa.RecordBatch]]) -> None:
-    ctx = SessionContext()
-    ctx.register_record_batches("landed", parts)
-    data = ctx.table("landed").execution_plan().to_bytes()
-    ExecutionPlan.from_bytes(ctx, data)
+def _drain(ctx: SessionContext, data: bytes, partitions: int) -> int:
+    """Rows of every partition of the plan ``data``, read to the end as a task runs them (at once)."""
+    plan = ExecutionPlan.from_bytes(ctx, data)
+
+    def rows(partition: int) -> int:
+        return sum(batch.to_pyarrow().num_rows for batch in ctx.execute(plan, partition))
+
+    with ThreadPoolExecutor(max_workers=partitions) as threads:
+        return sum(threads.map(rows, range(partitions)))
+
+
+def _in_memory(parts: list[list[pa.RecordBatch]], schema: pa.Schema) -> int:
+    from ballista_flight.executor.inputs import MemoryInput
+
+    memory = MemoryInput(schema, [list(p) for p in parts])
+    ctx = SessionContext().with_python_udf_inlining(enabled=False)
+    ctx.register_udf(memory.function)
+    return _drain(ctx, memory.scan(), len(parts))
+
+
+def _file_scanned(directory: Path, parts: list[list[pa.RecordBatch]], schema: pa.Schema) -> int:
+    from ballista_flight.executor.task import _scan
+
+    _write(directory, parts, schema)
+    return _drain(SessionContext(), _scan(directory, schema, len(parts)), len(parts))
+
+
+def _plan_round_trip(parts: list[list[pa.RecordBatch]], schema: pa.Schema) -> int:
+    from ballista_flight.plan.session import memory_scan
+
+    return _drain(SessionContext(), memory_scan(parts, schema), len(parts))
 
 
 def main() -> int:
@@ -91,34 +101,39 @@ def main() -> int:
     ctx = SessionContext()
     ctx.register_parquet("lineitem", f"{data / 'lineitem'}/")
     table = ctx.sql(f"SELECT {COLUMNS} FROM lineitem").to_arrow_table()
-    batches = table.to_batches()
-    size = -(-len(batches) // FILES)
-    parts = [batches[i : i + size] for i in range(0, len(batches), size)]
+    # Equal partitions, each in batches as a map task keeps them (``executor.task.coalesce``),
+    # so as a consumer gets them.
+    size = -(-table.num_rows // FILES)
+    parts = [coalesce(table.slice(i * size, size).to_batches()) for i in range(FILES)]
     scratch = Path(tempfile.mkdtemp(prefix="landing-"))
 
-    def landing(how: str) -> Callable[[], None]:
-        return functools.partial(_write, scratch, parts, table.schema, how)
+    def landing() -> int:
+        _write(scratch, parts, table.schema)
+        return table.num_rows
 
-    ways: list[tuple[str, Callable[[], None], bool]] = [
-        ("file, fresh (the consumer's path)", landing("fresh"), True),
-        ("file, overwritten in place", landing("overwrite"), False),
-        ("file, preallocated", landing("preallocate"), True),
-        ("file, 1 MiB buffer", landing("buffered"), True),
-        ("user-space buffer", landing("memory"), True),
-        ("in-memory scan in the plan (encode + decode)", lambda: _plan_round_trip(parts), True),
+    ways: list[tuple[str, Callable[[], int]]] = [
+        ("in memory, read by the plan (the consumer's path)", lambda: _in_memory(parts, table.schema)),
+        ("IPC file, fresh (landing alone)", landing),
+        ("IPC file, fresh, then scanned by the plan", lambda: _file_scanned(scratch, parts, table.schema)),
+        (
+            "in-memory scan in the plan (encode + decode + read)",
+            lambda: _plan_round_trip(parts, table.schema),
+        ),
     ]
-    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in ways}
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in ways}
     try:
         for _ in range(args.runs):
-            for name, run, clear in ways:
-                if clear:  # untimed: the removal of the round before's files is not the landing's cost
-                    for path in scratch.iterdir():
-                        path.unlink()
+            for name, run in ways:
+                for path in scratch.iterdir():  # untimed: the round before's files
+                    path.unlink()
                 user, system = _cpu()
                 started = time.perf_counter()
-                run()
+                rows = run()
                 wall = time.perf_counter() - started
                 user2, system2 = _cpu()
+                if rows != table.num_rows:
+                    msg = f"{name}: {rows} rows read, {table.num_rows} expected"
+                    raise SystemExit(msg)
                 samples[name].append((wall, user2 - user, system2 - system))
     finally:
         for path in scratch.iterdir():
@@ -126,13 +141,13 @@ def main() -> int:
         scratch.rmdir()
     megabytes = table.nbytes / 1e6
     lines = [
-        f"Landing {megabytes:.0f} MB (9 lineitem columns, TPC-H SF{args.scale:g}) as {len(parts)} "
-        f"partitions, median of {args.runs}",
+        f"Handing {megabytes:.0f} MB (9 lineitem columns, TPC-H SF{args.scale:g}) as {len(parts)} "
+        f"partitions to a plan, median of {args.runs}",
         "",
         "| way | wall s | user s | system s | MB/s |",
         "|---|---|---|---|---|",
     ]
-    for name, _, _ in ways:
+    for name, _ in ways:
         wall, user, system = (statistics.median(s[i] for s in samples[name]) for i in range(3))
         lines.append(f"| {name} | {wall:.3f} | {user:.3f} | {system:.3f} | {megabytes / wall:.0f} |")
     publish("\n".join(lines) + "\n", args.out, f"landing-sf{args.scale:g}.md")

@@ -8,14 +8,12 @@ processes, one stream. Two figures for the cluster:
 * **isolated**: once the map stage has run (GetFlightInfo returned) and before
   the result is read, every shuffle partition one executor holds is moved, one
   stream at a time, by the consuming executor's own code path (a signed fetch
-  ticket, Flight DoGet from the executor's shuffle store, the task's Arrow IPC
-  input file written by ``executor.task._write_partition``) with nothing else
-  running. This is the transfer itself.
-* **isolated, stream only**: the same partitions and tickets, read to the end
-  (``read_all``) without writing the input file: what landing the file costs.
-* **landing alone**: those fetched batches, already in memory, written to the
-  input file by ``_write_partition``. Its rate against the stream's bounds the
-  isolated figure: one more copy of every byte on the receiving side.
+  ticket, Flight DoGet from the executor's shuffle store, the batches kept in
+  memory by ``executor.task._read_sources``, ready for the task's plan) with
+  nothing else running. This is the transfer itself.
+* **isolated, then read by the plan**: the same, and then every row of those
+  batches read by the consumer's input scan (``executor.inputs``: the function
+  handing each batch over and the unnest), as the task's plan reads them.
 * **inside the query**: from the job profile, the bytes the consuming tasks
   fetched from the *other* executor over the time those fetches took, summed
   per stream, while four tasks share two cores.
@@ -34,6 +32,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import pyarrow as pa
 from pyarrow import flight
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,21 +128,17 @@ class Isolated(NamedTuple):
     share: float
     read_s: float
     read_share: float
-    land_s: float
-    land_share: float
 
 
 def isolated_fetch(data: Path, mode: str, runs: int, raw: RawServer) -> Isolated:
     """Bytes of one executor's shuffle partitions, the median seconds to move them all, and the
     median share of raw DoGet's rate, each run against a raw DoGet timed just before it (the
     machine is shared: rates drift between minutes, not between neighbouring seconds); then
-    the same two figures for reading the streams without writing the input file, and for
-    writing the input file from batches already fetched (the landing alone)."""
+    the same two figures for the move followed by the consumer's plan reading every row."""
     import secrets
-    import tempfile
 
     import ballista_flight
-    from ballista_flight.executor.task import Source, _write_partition, scan_schema, schema_from_ipc
+    from ballista_flight.executor.task import scan_schema, schema_from_ipc
     from ballista_flight.proto import ballista_flight_pb2 as pb
     from ballista_flight.standalone import StandaloneCluster
     from ballista_flight.tickets import sign
@@ -160,8 +155,6 @@ def isolated_fetch(data: Path, mode: str, runs: int, raw: RawServer) -> Isolated
         shares: list[float] = []
         read_times: list[float] = []
         read_shares: list[float] = []
-        land_times: list[float] = []
-        land_shares: list[float] = []
         moved = 0
         scheduler = flight.FlightClient(cluster.uri)
         listed = json.loads(next(iter(scheduler.do_action(("list_executors", b"")))).body.to_pybytes())
@@ -204,33 +197,16 @@ def isolated_fetch(data: Path, mode: str, runs: int, raw: RawServer) -> Isolated
                 for map_partition, bucket in keys
             ]
             raw_s = raw.once()
-            with flight.FlightClient(uris["executor-0"]) as peer, tempfile.TemporaryDirectory() as scratch:
-                started = time.perf_counter()
-                moved = 0
-                for i, ticket in enumerate(tickets):
-                    reader = peer.do_get(ticket).to_reader()
-                    path = Path(scratch) / f"p{i:06d}.arrow"
-                    remote, _, _ = _write_partition(path, schema, [Source(reader=reader, remote=True)])
-                    moved += remote
-                seconds = time.perf_counter() - started
+            with flight.FlightClient(uris["executor-0"]) as peer:
+                seconds, moved, _ = _move(peer, tickets, schema)
                 read_raw_s = raw.once()
-                started = time.perf_counter()
-                tables = [peer.do_get(ticket).read_all() for ticket in tickets]
-                read_s = time.perf_counter() - started
-                read = sum(table.nbytes for table in tables)
-                started = time.perf_counter()
-                for i, table in enumerate(tables):
-                    path = Path(scratch) / f"l{i:06d}.arrow"
-                    _write_partition(path, schema, [Source(reader=table.to_reader(), remote=True)])
-                land_s = time.perf_counter() - started
-                del tables
+                moved_s, read, parts = _move(peer, tickets, schema)
+                read_s = moved_s + _read_by_plan(parts, schema)
             if run:  # the first is a warm-up
                 times.append(seconds)
                 shares.append((moved / seconds) / (raw.nbytes / raw_s))
                 read_times.append(read_s)
                 read_shares.append((read / read_s) / (raw.nbytes / read_raw_s))
-                land_times.append(land_s)
-                land_shares.append((read / land_s) / (raw.nbytes / read_raw_s))
             for endpoint in info.endpoints:  # finish the job: its shuffle data is released
                 with flight.FlightClient(endpoint.locations[0]) as executor:
                     executor.do_get(endpoint.ticket).read_all()
@@ -241,9 +217,50 @@ def isolated_fetch(data: Path, mode: str, runs: int, raw: RawServer) -> Isolated
         statistics.median(shares),
         statistics.median(read_times),
         statistics.median(read_shares),
-        statistics.median(land_times),
-        statistics.median(land_shares),
     )
+
+
+def _move(
+    peer: flight.FlightClient, tickets: list[flight.Ticket], schema: pa.Schema
+) -> tuple[float, int, list[list[pa.RecordBatch]]]:
+    """Seconds and bytes to fetch every ticket's partition, one stream at a time, into memory
+    with the consumer's own code; the batches, one list per partition."""
+    from ballista_flight.executor.task import Source, _read_sources
+
+    started = time.perf_counter()
+    moved = 0
+    parts = []
+    for ticket in tickets:
+        reader = peer.do_get(ticket).to_reader()
+        batches, remote, _, _ = _read_sources(schema, [Source(reader=reader, remote=True)])
+        parts.append(batches)
+        moved += remote
+    return time.perf_counter() - started, moved, parts
+
+
+def _read_by_plan(parts: list[list[pa.RecordBatch]], schema: pa.Schema) -> float:
+    """Seconds for the consumer's input scan to read every row of ``parts``, partitions at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from datafusion import ExecutionPlan, SessionContext
+
+    from ballista_flight.executor.inputs import MemoryInput
+
+    started = time.perf_counter()
+    memory = MemoryInput(schema, parts)
+    ctx = SessionContext().with_python_udf_inlining(enabled=False)
+    ctx.register_udf(memory.function)
+    plan = ExecutionPlan.from_bytes(ctx, memory.scan())
+    with ThreadPoolExecutor(max_workers=max(1, len(parts))) as threads:
+        rows = sum(
+            threads.map(
+                lambda p: sum(b.to_pyarrow().num_rows for b in ctx.execute(plan, p)), range(len(parts))
+            )
+        )
+    if rows != sum(b.num_rows for batches in parts for b in batches):
+        msg = f"the input scan read {rows} rows of {sum(len(p) for p in parts)} partitions' batches"
+        raise SystemExit(msg)
+    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -269,12 +286,8 @@ def main() -> int:
                 f"{got.seconds:.3f} | {mb / got.seconds:.0f} | {got.share:.0%} |"
             )
             lines.append(
-                f"| the same streams read without writing the input file | {mb:.0f} | "
+                f"| the same, then every row read by the consumer's plan | {mb:.0f} | "
                 f"{got.read_s:.3f} | {mb / got.read_s:.0f} | {got.read_share:.0%} |"
-            )
-            lines.append(
-                f"| the input file written from the fetched batches (landing alone) | {mb:.0f} | "
-                f"{got.land_s:.3f} | {mb / got.land_s:.0f} | {got.land_share:.0%} |"
             )
     finally:
         raw.close()

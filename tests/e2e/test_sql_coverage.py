@@ -811,6 +811,12 @@ QUERIES: list[Q] = [
         f"COUNT(*) FILTER (WHERE o_note IS NULL) AS nn FROM {ORDERS} GROUP BY o_status",
     ),
     Q(
+        # The CSV scan under the limit reads no columns (no statistics answer the count): the
+        # exchange carries row counts only.
+        "zero_column_exchange",
+        f"SELECT COUNT(*) AS n FROM (SELECT * FROM {CUSTOMERS} LIMIT 10)",
+    ),
+    Q(
         "having",
         f"SELECT o_cust, COUNT(*) AS n, SUM(o_amount) AS s FROM {ORDERS} GROUP BY o_cust "
         f"HAVING COUNT(*) >= 10 OR SUM(o_amount) IS NULL",

@@ -3,8 +3,9 @@
 After a task ran, every node of its (decoded, executed) plan holds DataFusion's
 metrics summed over the partitions that ran: output rows, compute time, spills.
 They are read once per task, depth first, and shipped back in the task status.
-A scan of shuffle data is recognised by the directory the task wrote its input
-into, so the scheduler can tell how many rows a stage read from each input.
+A scan of shuffle data is recognised by the name of the function that reads it
+(``executor.inputs``) and reported as one operator, so the scheduler can tell how
+many rows a stage read from each input.
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ def operator_name(detail: str) -> str:
 
 
 def plan_metrics(
-    plan: ExecutionPlan, input_dirs: dict[str, int], skip_root: bool = False
+    plan: ExecutionPlan, inputs: dict[str, int], skip_root: bool = False
 ) -> list[pb.OperatorMetrics]:
     """The operators of ``plan`` with their metrics, depth first.
 
-    ``input_dirs`` maps the name of each directory holding a shuffle input to its
-    stage id. ``skip_root`` leaves out the root (the partitioner a task wraps its
+    ``inputs`` maps the name of the function reading each shuffle input to its stage
+    id; the input's subtree (tokens, function, unnest) is reported as its top node. ``skip_root`` leaves out the root (the partitioner a task wraps its
     stage plan in), so tasks of one stage report the same tree.
     """
     out: list[pb.OperatorMetrics] = []
@@ -64,11 +65,11 @@ def plan_metrics(
             entry.spilled_rows = _count(metrics.spilled_rows)
             entry.output_bytes = _sum(metrics, "output_bytes")
         children = node.children()
-        if not children:
-            for directory, stage_id in input_dirs.items():
-                if directory in display:
-                    entry.input_stage = stage_id
-                    break
+        for name, stage_id in inputs.items():
+            if name in display:
+                entry.input_stage = stage_id
+                children = []
+                break
         out.append(entry)
         for child in children:
             visit(child, depth + 1)

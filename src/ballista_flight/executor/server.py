@@ -309,9 +309,7 @@ class ExecutorServer(flight.FlightServerBase):
                 self._running += 1
             try:
                 if task.analyze:
-                    status = run_analyze_task(
-                        task, self._open_source, self._fetch_pool, self.store.directory, self.worker
-                    )
+                    status = run_analyze_task(task, self._open_source, self._fetch_pool, self.worker)
                 else:
                     status = run_shuffle_task(
                         task,
@@ -331,9 +329,7 @@ class ExecutorServer(flight.FlightServerBase):
 
     def _result_stream(self, task: pb.TaskTicket) -> flight.FlightDataStream:
         started = time.perf_counter()
-        schema, batches, stats = run_result_task(
-            task, self._open_source, self._fetch_pool, self.store.directory, self.worker
-        )
+        schema, batches, stats = run_result_task(task, self._open_source, self._fetch_pool, self.worker)
         with self._running_lock:
             self.bytes_fetched_remote += stats.remote_bytes
 

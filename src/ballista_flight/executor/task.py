@@ -1,19 +1,17 @@
 """Running one task: gather its shuffle inputs, splice them into the plan, execute.
 
 The scheduler sends a stage's plan with a placeholder where each input
-exchange was. Each placeholder becomes a scan of Arrow IPC files, one file per
-partition the consumer sees: the partitions this task reads hold the shuffle
-data (hard-linked from the local store, or written from memory or from
-another executor's Flight stream), the others an empty file. The plan then
-names files instead of embedding data, so splicing and decoding stay cheap.
-A decoded plan runs once, so every task decodes its own.
+exchange was. The task fetches each input's partitions into memory (from the
+local store, or from other executors' Flight streams, in parallel) and puts in
+the placeholder's place a scan that reads those batches where they lie
+(``executor.inputs``): no file, no copy on the way in. A decoded plan runs
+once, so every task decodes its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shutil
 import time
 import uuid
@@ -23,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-from datafusion import ExecutionPlan, RuntimeEnvBuilder, SessionConfig, SessionContext
+from datafusion import ExecutionPlan, RuntimeEnvBuilder, ScalarUDF, SessionConfig, SessionContext
 
 from ballista_flight.errors import PlanningError, TaskFailed, datafusion_message
+from ballista_flight.executor.inputs import MemoryInput
 from ballista_flight.executor.metrics import plan_metrics
 from ballista_flight.objectstore import process_stores
 from ballista_flight.plan.protowire import replace_all, replace_submessage
-from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context
+from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context, memory_scan
 from ballista_flight.plan.writes import task_dir, task_url
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
@@ -60,8 +59,10 @@ class TaskInputs:
     remote_fetch_s: float = 0.0
     fetch_s: float = 0.0
     plan_s: float = 0.0
-    # name of the directory holding each shuffle input -> its stage (to spot the scans in metrics)
-    input_dirs: dict[str, int] = dataclasses.field(default_factory=dict)
+    # the function reading each in-memory input -> its stage (to spot the scans in metrics)
+    input_names: dict[str, int] = dataclasses.field(default_factory=dict)
+    # the functions the spliced plan calls: registered in every session that decodes it
+    functions: list[ScalarUDF] = dataclasses.field(default_factory=list)
     # the executed plan's operator metrics (a result task fills them once drained)
     operators: list[pb.OperatorMetrics] = dataclasses.field(default_factory=list)
 
@@ -72,7 +73,7 @@ def schema_from_ipc(data: bytes) -> pa.Schema:
 
 
 class TaskDir:
-    """A scratch directory for one task's input files, removed when the task ends."""
+    """A scratch directory for one write task's rows, removed when the task ends."""
 
     def __init__(self, root: Path, task: pb.TaskTicket) -> None:
         name = f"{task.job_id}-{task.stage_id}-{task.partition}-{uuid.uuid4().hex[:6]}"
@@ -108,39 +109,6 @@ def scan_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def _write_partition(path: Path, schema: pa.Schema, sources: list[Source]) -> tuple[int, float, int]:
-    """Write ``sources`` into one IPC file (hard-linking a lone local file).
-
-    Returns the bytes that came from other executors, the seconds spent on them,
-    and the bytes read locally.
-    """
-    if len(sources) == 1 and sources[0].path is not None and _same_names(sources[0].path, schema):
-        os.link(sources[0].path, path)
-        return 0, 0.0, path.stat().st_size
-    remote, remote_s, local = 0, 0.0, 0
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-        for source in sources:
-            started = time.perf_counter()
-            reader = source.reader
-            if reader is None:
-                assert source.path is not None
-                reader = pa.ipc.open_file(pa.memory_map(str(source.path))).read_all().to_reader()
-            for batch in reader:
-                writer.write_batch(_conform(batch, schema))
-                if source.remote:
-                    remote += batch.nbytes
-                else:
-                    local += batch.nbytes
-            if source.remote:
-                remote_s += time.perf_counter() - started
-    return remote, remote_s, local
-
-
-def _same_names(path: Path, schema: pa.Schema) -> bool:
-    with pa.memory_map(str(path)) as source:
-        return bool(pa.ipc.open_file(source).schema.names == schema.names)
-
-
 def _scan(directory: Path, schema: pa.Schema, partitions: int) -> bytes:
     """Plan bytes of a scan with one partition per file of ``directory``, in name order."""
     settings = dict(REQUIRED_SETTINGS)
@@ -155,15 +123,59 @@ def _scan(directory: Path, schema: pa.Schema, partitions: int) -> bytes:
     return bytes(plan.to_bytes())
 
 
-def _empty_file(directory: Path, schema: pa.Schema) -> Path:
-    path = directory / "empty.ipc"  # not *.arrow: the scan does not list it
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema):
-        pass
-    return path
+def _read_sources(schema: pa.Schema, sources: list[Source]) -> tuple[list[pa.RecordBatch], int, float, int]:
+    """Every batch of ``sources`` under ``schema``, in memory (a local file is mapped, not read).
+
+    Returns the batches, the bytes that came from other executors, the seconds spent
+    on them, and the bytes read locally.
+    """
+    batches: list[pa.RecordBatch] = []
+    remote, remote_s, local = 0, 0.0, 0
+    for source in sources:
+        started = time.perf_counter()
+        if source.reader is not None:
+            table = source.reader.read_all()
+        else:
+            assert source.path is not None
+            table = pa.ipc.open_file(pa.memory_map(str(source.path))).read_all()
+        if source.remote:
+            remote += table.nbytes
+            remote_s += time.perf_counter() - started
+        else:
+            local += table.nbytes
+        batches.extend(_conform(batch, schema) for batch in table.to_batches() if batch.num_rows)
+    return coalesce_small(batches), remote, remote_s, local
+
+
+def _fetch(
+    schema: pa.Schema, keys: list[tuple[pb.MapOutputLocation, PartitionKey]], open_source: Open
+) -> tuple[list[pa.RecordBatch], int, float, int]:
+    started = time.perf_counter()
+    sources = [open_source(loc, key) for loc, key in keys]
+    opened = time.perf_counter() - started
+    batches, remote, remote_s, local = _read_sources(schema, sources)
+    return batches, remote, remote_s + (opened if any(s.remote for s in sources) else 0.0), local
+
+
+def in_memory(
+    schema: pa.Schema, partitions: list[list[pa.RecordBatch]], stats: TaskInputs, stage_id: int | None = None
+) -> bytes:
+    """Plan bytes of a scan of ``partitions`` where they lie; the reading function goes to ``stats``.
+
+    ``stage_id`` names the stage that produced them, for metrics (none: the task's own rows).
+    """
+    if not len(schema):
+        # No columns, only row counts: the batches are nothing to carry in the plan itself.
+        return memory_scan(partitions, schema)
+    memory = MemoryInput(schema, partitions)
+    stats.functions.append(memory.function)
+    if stage_id is not None:
+        stats.input_names[memory.name] = stage_id
+    return memory.scan()
 
 
 def _splice_inputs(
-    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, scratch: TaskDir, stats: TaskInputs
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, stats: TaskInputs
 ) -> bytes:
     """The stage plan with every input placeholder replaced by a scan of its data."""
     plan = task.plan
@@ -174,49 +186,30 @@ def _splice_inputs(
             plan = replace_submessage(plan, inp.placeholder, inp.original)
             continue
         schema = scan_schema(schema_from_ipc(inp.schema))
-        directory = scratch.path / f"in{inp.stage_id}-{uuid.uuid4().hex[:6]}"
-        directory.mkdir()
-        stats.input_dirs[directory.name] = inp.stage_id
-        empty = _empty_file(directory, schema) if len(inp.read_partitions) < inp.partitions else None
         started = time.perf_counter()
         futures = []
-        # A hash partition has one file per producer, so local files are hard-linked, not
-        # copied, and producers are fetched in parallel. The scan lists the files in name
-        # order and groups them in equal runs: partition p reads p<p>_0000 .. p<p>_<k-1>.
-        producers = len(live) if inp.kind == pb.OUTPUT_REPARTITION else 1
-        for part in range(inp.partitions):
-            paths = [directory / f"p{part:06d}_{j:04d}.arrow" for j in range(producers)]
-            if part not in inp.read_partitions:
-                assert empty is not None
-                for path in paths:
-                    os.link(empty, path)
-                continue
+        # A hash partition has one piece per producer, fetched in parallel and read in
+        # producer order; a merged partition is one producer's output.
+        for part in inp.read_partitions:
             if inp.kind == pb.OUTPUT_REPARTITION:
-                for path, loc in zip(paths, live, strict=True):
+                for loc in live:
                     key = PartitionKey(task.job_id, inp.stage_id, loc.map_partition, part)
-                    futures.append(pool.submit(_gather, path, schema, [(loc, key)], open_source))
+                    futures.append((part, pool.submit(_fetch, schema, [(loc, key)], open_source)))
             else:
                 loc = inp.locations[part]
-                keys = [] if loc.empty else [(loc, PartitionKey(task.job_id, inp.stage_id, part, 0))]
-                futures.append(pool.submit(_gather, paths[0], schema, keys, open_source))
-        for future in futures:
-            remote, remote_s, local = future.result()
+                if not loc.empty:
+                    key = PartitionKey(task.job_id, inp.stage_id, part, 0)
+                    futures.append((part, pool.submit(_fetch, schema, [(loc, key)], open_source)))
+        partitions: list[list[pa.RecordBatch]] = [[] for _ in range(inp.partitions)]
+        for part, future in futures:
+            batches, remote, remote_s, local = future.result()
+            partitions[part].extend(batches)
             stats.remote_bytes += remote
             stats.remote_fetch_s += remote_s
             stats.local_bytes += local
         stats.fetch_s += time.perf_counter() - started
-        plan = replace_submessage(plan, inp.placeholder, _scan(directory, schema, inp.partitions))
+        plan = replace_submessage(plan, inp.placeholder, in_memory(schema, partitions, stats, inp.stage_id))
     return plan
-
-
-def _gather(
-    path: Path, schema: pa.Schema, keys: list[tuple[pb.MapOutputLocation, PartitionKey]], open_source: Open
-) -> tuple[int, float, int]:
-    started = time.perf_counter()
-    sources = [open_source(loc, key) for loc, key in keys]
-    opened = time.perf_counter() - started
-    remote, remote_s, local = _write_partition(path, schema, sources)
-    return remote, remote_s + (opened if any(s.remote for s in sources) else 0.0), local
 
 
 def decode(ctx: SessionContext, plan: bytes) -> ExecutionPlan:
@@ -249,11 +242,12 @@ class Worker:
     task_memory: int
     spill_dir: Path
 
-    def context(self, task: pb.TaskTicket) -> SessionContext:
+    def context(self, task: pb.TaskTicket, inputs: TaskInputs | None = None) -> SessionContext:
         """A fresh session for one plan of the task, with the task's Python functions registered.
 
         Plans name UDFs; code inlined in plan bytes is refused (it only ever comes
-        in the task's own, signed, function list).
+        in the task's own, signed, function list). ``inputs`` adds the functions that
+        read the task's in-memory inputs.
         """
         settings = dict(task.settings)
         target = int(settings.pop("datafusion.execution.target_partitions", "1"))
@@ -267,16 +261,18 @@ class Worker:
             process_stores().register(ctx, task.object_stores)
         if task.functions:
             load(ctx, list(task.functions), self.executor_id)
+        for function in inputs.functions if inputs is not None else ():
+            ctx.register_udf(function)
         return ctx
 
 
 def prepare_plan(
-    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, scratch: TaskDir
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor
 ) -> tuple[bytes, TaskInputs]:
     """Fetch the task's inputs; return its plan bytes with them spliced in."""
     stats = TaskInputs()
     started = time.perf_counter()
-    plan = _splice_inputs(task, open_source, pool, scratch, stats)
+    plan = _splice_inputs(task, open_source, pool, stats)
     stats.plan_s = time.perf_counter() - started - stats.fetch_s
     return plan, stats
 
@@ -291,9 +287,9 @@ def run_shuffle_task(
 ) -> pb.TaskStatus:
     """Run a map task and keep its output in ``store``, bucketed for its consumer."""
     started = time.perf_counter()
-    scratch = TaskDir(scratch_root, task)
+    scratch = TaskDir(scratch_root, task) if task.output == pb.OUTPUT_WRITE else None
     try:
-        plan_bytes, stats = prepare_plan(task, open_source, pool, scratch)
+        plan_bytes, stats = prepare_plan(task, open_source, pool)
         status = pb.TaskStatus(
             job_id=task.job_id,
             stage_id=task.stage_id,
@@ -308,14 +304,16 @@ def run_shuffle_task(
         if task.output == pb.OUTPUT_MERGE:
             _run_merge_output(task, plan_bytes, store, status, stats, worker)
         elif task.output == pb.OUTPUT_REPARTITION:
-            _run_repartition_output(task, plan_bytes, store, scratch, status, stats, worker)
+            _run_repartition_output(task, plan_bytes, store, status, stats, worker)
         elif task.output == pb.OUTPUT_WRITE:
-            _run_write_output(task, plan_bytes, scratch, status, worker)
+            assert scratch is not None
+            _run_write_output(task, plan_bytes, scratch, status, stats, worker)
         else:
             msg = f"task output kind {task.output} is not a shuffle"
             raise TaskFailed(msg)
     finally:
-        scratch.cleanup()
+        if scratch is not None:
+            scratch.cleanup()
     # A write keeps no shuffle output: nothing to fetch, nothing to recompute if we are lost.
     status.empty = status.rows == 0 or task.output == pb.OUTPUT_WRITE
     if status.empty:
@@ -337,7 +335,7 @@ def _run_partitions(
     Several partitions run at once, as DataFusion runs them in one process (each stream
     releases the GIL while it computes); one after another would use one core.
     """
-    ctx = worker.context(task)
+    ctx = worker.context(task, stats)
     executed = time.perf_counter()
     plan = decode(ctx, plan_bytes)
     if len(partitions) < 2:
@@ -346,7 +344,7 @@ def _run_partitions(
         with ThreadPoolExecutor(max_workers=len(partitions), thread_name_prefix="part") as threads:
             outputs = list(threads.map(lambda p: list(execute(ctx, plan, p)), partitions))
     status.execute_s = time.perf_counter() - executed
-    status.operators.extend(plan_metrics(plan, stats.input_dirs))
+    status.operators.extend(plan_metrics(plan, stats.input_names))
     return outputs
 
 
@@ -412,7 +410,6 @@ def _run_repartition_output(
     task: pb.TaskTicket,
     plan_bytes: bytes,
     store: ShuffleStore,
-    scratch: TaskDir,
     status: pb.TaskStatus,
     stats: TaskInputs,
     worker: Worker,
@@ -427,20 +424,10 @@ def _run_repartition_output(
         if not batches:
             return
         produced = scan_schema(batches[0].schema)
-        batches = [_conform(b, produced) for b in batches]
-        directory = scratch.path / "out"
-        directory.mkdir()
-        with (
-            pa.OSFile(str(directory / "p000000.arrow"), "wb") as sink,
-            pa.ipc.new_file(sink, produced) as writer,
-        ):
-            for batch in batches:
-                writer.write_batch(batch)
+        scan = in_memory(produced, [[_conform(b, produced) for b in batches]], stats)
         del batches
-        partitioner = replace_submessage(
-            task.partitioner, task.output_placeholder, _scan(directory, produced, 1)
-        )
-    ctx = worker.context(task)
+        partitioner = replace_submessage(task.partitioner, task.output_placeholder, scan)
+    ctx = worker.context(task, stats)
     plan = decode(ctx, partitioner)
     partitioned = time.perf_counter()
     schema: pa.Schema | None = None
@@ -451,7 +438,7 @@ def _run_repartition_output(
             schema = out[0].schema
         outputs.append(out)
     if whole:  # the stage plan ran inside the partitioner: report it without the partitioner
-        status.operators.extend(plan_metrics(plan, stats.input_dirs, skip_root=True))
+        status.operators.extend(plan_metrics(plan, stats.input_names, skip_root=True))
     if schema is None:
         status.partition_s = time.perf_counter() - partitioned
         return
@@ -468,7 +455,12 @@ def _run_repartition_output(
 
 
 def _run_write_output(
-    task: pb.TaskTicket, plan_bytes: bytes, scratch: TaskDir, status: pb.TaskStatus, worker: Worker
+    task: pb.TaskTicket,
+    plan_bytes: bytes,
+    scratch: TaskDir,
+    status: pb.TaskStatus,
+    stats: TaskInputs,
+    worker: Worker,
 ) -> None:
     """Write the task's rows with the job's DataSinkExec into this attempt's own directory.
 
@@ -477,9 +469,10 @@ def _run_write_output(
     task's partition goes through a local Arrow IPC file, scanned as one partition.
     """
     if task.sink_whole:
-        _write(task, replace_submessage(task.sink_whole, task.output_placeholder, plan_bytes), status, worker)
+        sink_plan = replace_submessage(task.sink_whole, task.output_placeholder, plan_bytes)
+        _write(task, sink_plan, status, worker.context(task, stats))
         return
-    ctx = worker.context(task)
+    ctx = worker.context(task, stats)
     plan = decode(ctx, plan_bytes)
     partitions = range(task.stage_partitions) if task.all_partitions else [task.partition]
     directory = scratch.path / "out"
@@ -509,17 +502,16 @@ def _run_write_output(
         task,
         replace_submessage(task.sink, task.output_placeholder, _scan(directory, schema, 1)),
         status,
-        worker,
+        worker.context(task),
     )
 
 
-def _write(task: pb.TaskTicket, sink_plan: bytes, status: pb.TaskStatus, worker: Worker) -> None:
+def _write(task: pb.TaskTicket, sink_plan: bytes, status: pb.TaskStatus, ctx: SessionContext) -> None:
     """Run a DataSinkExec, its target moved to this attempt's directory; record the rows written."""
     written = time.perf_counter()
     name = task_dir(task.partition, task.attempt, status.executor_id)
     url = task_url(task.write_dir, name, task.sink_url, task.single_file)
     sink_plan = replace_all(sink_plan, task.sink_url.encode(), url.encode())
-    ctx = worker.context(task)
     counts = list(execute(ctx, decode(ctx, sink_plan), 0))
     status.rows = sum(int(v.as_py() or 0) for b in counts for v in b.column(0))
     if status.rows:
@@ -555,44 +547,51 @@ def coalesce(batches: list[pa.RecordBatch], target_rows: int = COALESCE_ROWS) ->
     return out
 
 
+# A fetched batch under this many rows is joined with its small neighbours: each batch
+# costs a call of the input's function, and joining small ones copies little.
+SMALL_ROWS = 4096
+
+
+def coalesce_small(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    """``batches`` with runs of small ones concatenated and the others left as they are."""
+    out: list[pa.RecordBatch] = []
+    small: list[pa.RecordBatch] = []
+    for batch in batches:
+        if batch.num_rows < SMALL_ROWS:
+            small.append(batch)
+            continue
+        out.extend(coalesce(small))
+        small = []
+        out.append(batch)
+    out.extend(coalesce(small))
+    return out
+
+
 def run_result_task(
-    task: pb.TaskTicket,
-    open_source: Open,
-    pool: ThreadPoolExecutor,
-    scratch_root: Path,
-    worker: Worker,
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, worker: Worker
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch], TaskInputs]:
     """Prepare a final-stage task; the caller streams the returned batches."""
     schema = schema_from_ipc(task.result_schema)
-    scratch = TaskDir(scratch_root, task)
-    try:
-        plan_bytes, stats = prepare_plan(task, open_source, pool, scratch)
-        ctx = worker.context(task)
-        plan = decode(ctx, plan_bytes)
-    except BaseException:
-        scratch.cleanup()
-        raise
-
+    plan_bytes, stats = prepare_plan(task, open_source, pool)
+    ctx = worker.context(task, stats)
+    plan = decode(ctx, plan_bytes)
     partitions = range(task.stage_partitions) if task.all_partitions else [task.partition]
 
     def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            for partition in partitions:
-                for batch in execute(ctx, plan, partition):
-                    yield _conform(batch, schema)
-            stats.operators = plan_metrics(plan, stats.input_dirs)
-        finally:
-            scratch.cleanup()
+        for partition in partitions:
+            for batch in execute(ctx, plan, partition):
+                yield _conform(batch, schema)
+        stats.operators = plan_metrics(plan, stats.input_names)
 
     return schema, batches(), stats
 
 
 def run_analyze_task(
-    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, scratch_root: Path, worker: Worker
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, worker: Worker
 ) -> pb.TaskStatus:
     """EXPLAIN ANALYZE of a final-stage task: run it, count and drop its rows, report metrics."""
     started = time.perf_counter()
-    _, batches, stats = run_result_task(task, open_source, pool, scratch_root, worker)
+    _, batches, stats = run_result_task(task, open_source, pool, worker)
     executed = time.perf_counter()
     rows = 0
     for batch in batches:

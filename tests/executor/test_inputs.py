@@ -1,0 +1,152 @@
+"""Shuffle inputs read by a decoded plan from memory (executor.inputs), without servers."""
+
+from __future__ import annotations
+
+import decimal
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pytest
+from datafusion import ExecutionPlan, SessionContext
+
+from ballista_flight.executor.inputs import MemoryInput
+from ballista_flight.executor.metrics import plan_metrics
+from ballista_flight.executor.task import SMALL_ROWS, coalesce_small, scan_schema
+from ballista_flight.plan.physical import snapshot
+from ballista_flight.plan.protowire import replace_submessage
+from ballista_flight.plan.session import make_context, placeholder
+from ballista_flight.plan.stages import ExchangeKind, cut_stages
+from tests.compare import assert_same_result
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _batch(start: int, rows: int) -> pa.RecordBatch:
+    """Rows of many kinds of column, with the names a plan can give an exchange's columns."""
+    ids = list(range(start, start + rows))
+    return pa.RecordBatch.from_pydict(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "sum(t.x)": pa.array([decimal.Decimal(i) / 100 for i in ids], pa.decimal128(15, 2)),
+            'it\'s "quoted"': pa.array([None if i % 3 == 0 else f"s{i}" for i in ids]),
+            "view": pa.array([f"v{i}" * (i % 5) for i in ids], pa.string_view()),
+            "tags": pa.array([[i, i + 1] if i % 2 else None for i in ids], pa.list_(pa.int32())),
+            "point": pa.array([{"x": i, "y": float(i)} for i in ids]),
+            "day": pa.array(ids, pa.int32()).cast(pa.date32()),
+            "kind": pa.array(["a" if i % 2 else "b" for i in ids]).dictionary_encode(),
+        }
+    )
+
+
+def _decode(memory: MemoryInput) -> tuple[SessionContext, ExecutionPlan]:
+    ctx = SessionContext().with_python_udf_inlining(enabled=False)
+    ctx.register_udf(memory.function)
+    return ctx, ExecutionPlan.from_bytes(ctx, memory.scan())
+
+
+def _rows(ctx: SessionContext, plan: ExecutionPlan, partition: int) -> list[dict[str, object]]:
+    return [row for b in ctx.execute(plan, partition) for row in b.to_pyarrow().to_pylist()]
+
+
+def test_every_partition_reads_its_batches_in_order() -> None:
+    parts = [[_batch(0, 5), _batch(5, 3)], [], [_batch(100, 1)], [_batch(200, 7)]]
+    schema = parts[0][0].schema
+    memory = MemoryInput(schema, [list(p) for p in parts])
+    ctx, plan = _decode(memory)
+    assert plan.partition_count == 4
+    for partition, batches in enumerate(parts):
+        out = [b.to_pyarrow() for b in ctx.execute(plan, partition)]
+        assert [row for b in out for row in b.to_pylist()] == [row for b in batches for row in b.to_pylist()]
+        for b in out:
+            assert b.schema.names == schema.names
+            assert b.schema.types == schema.types
+
+
+def test_a_batch_is_handed_over_once() -> None:
+    memory = MemoryInput(_batch(0, 2).schema, [[_batch(0, 2)]])
+    ctx, plan = _decode(memory)
+    assert len(_rows(ctx, plan, 0)) == 2
+    again = ExecutionPlan.from_bytes(ctx, memory.scan())
+    with pytest.raises(Exception, match="read twice"):
+        _rows(ctx, again, 0)
+
+
+def test_the_plan_names_its_function_and_carries_no_code() -> None:
+    memory = MemoryInput(_batch(0, 2).schema, [[_batch(0, 2)]])
+    stranger = SessionContext().with_python_udf_inlining(enabled=False)
+    with pytest.raises(Exception, match=memory.name):
+        ExecutionPlan.from_bytes(stranger, memory.scan())
+
+
+def test_metrics_report_the_input_as_one_scan_with_its_rows() -> None:
+    memory = MemoryInput(_batch(0, 4).schema, [[_batch(0, 4)], [_batch(4, 6)]])
+    ctx, plan = _decode(memory)
+    for partition in range(2):
+        _rows(ctx, plan, partition)
+    ops = plan_metrics(plan, {memory.name: 7})
+    assert len(ops) == 1, [op.name for op in ops]
+    assert ops[0].input_stage == 7
+    assert ops[0].output_rows == 10
+
+
+def test_coalesce_small_joins_only_small_runs() -> None:
+    big = _batch(0, SMALL_ROWS).drop_columns(["view"])  # string views are never joined
+    smalls = [_batch(i, 10).drop_columns(["view"]) for i in range(3)]
+    out = coalesce_small([smalls[0], big, smalls[1], smalls[2]])
+    assert out[1] is big
+    assert [b.num_rows for b in out] == [10, SMALL_ROWS, 20]
+    expected = pa.Table.from_batches([smalls[0], big, smalls[1], smalls[2]])
+    assert pa.Table.from_batches(out).to_pylist() == expected.to_pylist()
+
+
+@pytest.fixture(scope="module")
+def ctx(tpch_dir: Path) -> SessionContext:
+    ctx = make_context(4)
+    for table in ("lineitem", "orders"):
+        ctx.register_parquet(table, f"{tpch_dir / table}/")
+    return ctx
+
+
+def test_a_stage_reading_memory_inputs_gives_datafusion_rows(ctx: SessionContext) -> None:
+    """A join stage's two hash-partitioned inputs, spliced in as memory inputs, task by task."""
+    sql = """select o_orderpriority, count(*) as c, sum(l_quantity) as q
+             from orders join lineitem on o_orderkey = l_orderkey
+             where o_orderdate < date '1994-01-01' group by o_orderpriority"""
+    stages = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)
+    outputs: dict[int, dict[int, list[pa.RecordBatch]]] = {}  # stage -> partition -> batches
+    result: list[pa.RecordBatch] = []
+    for stage in stages:
+        produced: dict[int, list[pa.RecordBatch]] = {}
+        for p in range(stage.partitions):
+            plan, functions = stage.plan, []
+            for inp in stage.inputs:
+                batches = outputs[inp.stage_id]
+                schema = scan_schema(next(b.schema for bs in batches.values() for b in bs))
+                parts = [
+                    list(batches.get(j, [])) if j in stage.reads[p].get(inp.stage_id, []) else []
+                    for j in range(inp.partitions)
+                ]
+                memory = MemoryInput(schema, parts)
+                functions.append(memory.function)
+                plan = replace_submessage(plan, inp.placeholder, memory.scan())
+            task_ctx = make_context(4).with_python_udf_inlining(enabled=False)
+            for function in functions:
+                task_ctx.register_udf(function)
+            rows = [b.to_pyarrow() for b in task_ctx.execute(ExecutionPlan.from_bytes(task_ctx, plan), p)]
+            rows = [b for b in rows if b.num_rows]
+            if stage.output is ExchangeKind.RESULT:
+                result += rows
+            elif stage.output is ExchangeKind.MERGE:
+                produced.setdefault(p, []).extend(rows)
+            elif rows:
+                memory = MemoryInput(scan_schema(rows[0].schema), [rows])
+                part_ctx = make_context(4).with_python_udf_inlining(enabled=False)
+                part_ctx.register_udf(memory.function)
+                part_plan = replace_submessage(stage.partitioner, stage.output_placeholder, memory.scan())
+                decoded = ExecutionPlan.from_bytes(part_ctx, part_plan)
+                for j in range(stage.buckets):
+                    produced.setdefault(j, []).extend(b.to_pyarrow() for b in part_ctx.execute(decoded, j))
+        outputs[stage.stage_id] = produced
+    assert any(s.output is ExchangeKind.REPARTITION for s in stages)
+    assert_same_result(pa.Table.from_batches(result), ctx.sql(sql).to_arrow_table(), ordered=False)
