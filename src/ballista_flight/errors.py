@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import traceback
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -78,9 +79,37 @@ def one_line(exc: BaseException | str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
+# How DataFusion prints an exception raised by Python code it called (a UDF): the
+# exception's repr, and the traceback as a Rust debug string.
+_PYERR = re.compile(
+    r"PyErr \{ type: <class '(?P<type>[\w.]+)'>, value: (?P<value>.*?), "
+    r"traceback: (?:Some\(\"(?P<trace>.*?)\"\)|None) \}",
+    re.DOTALL,
+)
+_FRAME = re.compile(r'File \\"(?P<file>[^"\\]*)\\", line (?P<line>\d+), in (?P<name>[\w<>.]+)')
+
+
+def _python_error(match: re.Match[str]) -> str:
+    """``ValueError: bad value (in boom, line 6)`` for a PyErr's debug text."""
+    kind = match["type"].rsplit(".", 1)[-1]
+    value = match["value"]
+    if value.startswith(f"{kind}(") and value.endswith(")"):
+        value = value[len(kind) + 1 : -1]
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+    frames = list(_FRAME.finditer(match["trace"] or ""))
+    where = f" (in {frames[-1]['name']}, line {frames[-1]['line']})" if frames else ""
+    return f"{kind}: {value}{where}"
+
+
 def datafusion_message(exc: BaseException) -> str:
-    """DataFusion errors arrive as plain ``Exception``; keep their text, minus noise."""
-    text = one_line(exc)
+    """DataFusion errors arrive as plain ``Exception``; keep their text, minus noise.
+
+    A Python function's exception (a UDF's) is told as its type, message and the
+    line that raised it, not as DataFusion's debug dump of it.
+    """
+    text = _PYERR.sub(_python_error, str(exc))
+    text = one_line(text)
     for prefix in ("DataFusion error: ", "Execution error: "):
         if text.startswith(prefix):
             text = text[len(prefix) :]

@@ -143,3 +143,19 @@ def test_a_function_needing_a_missing_module_fails_clearly(
             ctx.deregister_function("uses_missing_module")
     finally:
         sys.modules.pop("bf_client_only_helpers", None)
+
+
+def test_an_exception_in_a_udf_reaches_the_client_as_one_clear_line(ctx: ballista_flight.Context) -> None:
+    def refuse(values: pa.Array) -> pa.Array:
+        raise ValueError(f"cannot price {len(values)} rows")
+
+    ctx.register_udf(udf(refuse, [pa.int64()], pa.int64(), "immutable", name="refuse_to_price"))
+    with pytest.raises(
+        Exception, match=r"^ValueError: cannot price \d+ rows \(in refuse, line \d+\)"
+    ) as info:
+        ctx.sql("SELECT refuse_to_price(o_orderkey) FROM orders").to_arrow()
+    message = str(info.value)
+    assert "PyErr" not in message, message
+    assert "Traceback" not in message, message
+    assert "Detail:" not in message, message
+    assert ctx.sql("SELECT count(*) AS n FROM orders").to_arrow().num_rows == 1  # still healthy

@@ -25,6 +25,7 @@ from ballista_flight import commands, udfs
 from ballista_flight.client.dataframe import DataFrame
 from ballista_flight.client.progress import JOB_ID_HEADER, Poller, Progress, default_renderer
 from ballista_flight.commands import copy_statement, ident, quote
+from ballista_flight.errors import flight_message
 from ballista_flight.security import Credentials
 
 if TYPE_CHECKING:
@@ -264,9 +265,13 @@ class Context:
     def _run_plain(
         self, command: bytes, options: flight.FlightCallOptions
     ) -> tuple[flight.FlightInfo, pa.Table]:
-        info = self._client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
-        self.current_job = info.app_metadata.decode() if info.app_metadata else None
-        tables = [self._fetch(endpoint) for endpoint in info.endpoints]
+        try:
+            info = self._client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
+            self.current_job = info.app_metadata.decode() if info.app_metadata else None
+            tables = [self._fetch(endpoint) for endpoint in info.endpoints]
+        except flight.FlightError as exc:
+            # The server's one-line message; gRPC appends its debug context once per hop.
+            raise type(exc)(flight_message(exc), exc.extra_info) from None
         if not tables:
             return info, info.schema.empty_table()
         return info, pa.concat_tables(tables)
