@@ -9,7 +9,7 @@ processes, one stream. Two figures for the cluster:
   the result is read, every shuffle partition one executor holds is moved, one
   stream at a time, by the consuming executor's own code path (a signed fetch
   ticket, Flight DoGet from the executor's shuffle store, the batches kept in
-  memory by ``executor.task._read_sources``, ready for the task's plan) with
+  memory by ``executor.task.read_source``, ready for the task's plan) with
   nothing else running. This is the transfer itself.
 * **isolated, then read by the plan**: the same, and then every row of those
   batches read by the consumer's input scan (``executor.inputs``: the function
@@ -225,16 +225,21 @@ def _move(
 ) -> tuple[float, int, list[list[pa.RecordBatch]]]:
     """Seconds and bytes to fetch every ticket's partition, one stream at a time, into memory
     with the consumer's own code; the batches, one list per partition."""
-    from ballista_flight.executor.task import Source, _read_sources
+    import tempfile
 
+    from ballista_flight.executor.inputs import InputBudget
+    from ballista_flight.executor.task import Source, read_source
+
+    budget = InputBudget(1 << 62)  # all of it in memory, as under the default limit
     started = time.perf_counter()
     moved = 0
     parts = []
-    for ticket in tickets:
-        reader = peer.do_get(ticket).to_reader()
-        batches, remote, _, _ = _read_sources(schema, [Source(reader=reader, remote=True)])
-        parts.append(batches)
-        moved += remote
+    with tempfile.TemporaryDirectory() as scratch:
+        for ticket in tickets:
+            reader = peer.do_get(ticket).to_reader()
+            fetched = read_source(Source(reader=reader, remote=True), schema, budget, Path(scratch))
+            parts.append(fetched.batches)
+            moved += fetched.remote
     return time.perf_counter() - started, moved, parts
 
 

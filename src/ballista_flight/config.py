@@ -213,6 +213,11 @@ class ExecutorConfig(SecurityConfig, ObjectStoreConfig):
         description="Bytes of shuffle data kept in memory before spilling to --work-dir "
         "(memory mode), e.g. 512MiB or 2GiB.",
     )
+    input_memory_limit: int = Field(
+        2**30,
+        description="Bytes of fetched shuffle input the running tasks may hold in memory, e.g. 512MiB; "
+        "input arriving past it is written to --work-dir and read from there, memory-mapped.",
+    )
     task_memory_limit: int = Field(
         0,
         description="Bytes of working memory DataFusion may use in each task, e.g. 512MiB: sorts, "
@@ -233,7 +238,7 @@ class ExecutorConfig(SecurityConfig, ObjectStoreConfig):
         "'fail:stage=1,partition=0,times=2;stall:stage=2,seconds=5' (see executor/faults.py). Off by default.",
     )
 
-    @field_validator("memory_limit", "task_memory_limit", mode="before")
+    @field_validator("memory_limit", "input_memory_limit", "task_memory_limit", mode="before")
     @classmethod
     def _size(cls, value: str | int) -> int:
         return parse_size(value)

@@ -26,11 +26,13 @@ def executor_stats(uri: str) -> list[dict[str, Any]]:
 
 
 def wait_until_released(uri: str, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """Executor stats once no shuffle data is held (release is asynchronous)."""
+    """Executor stats once no shuffle data is held, stored or fetched (release is asynchronous)."""
     deadline = time.monotonic() + timeout
     while True:
         stats = executor_stats(uri)
-        held = [s for s in stats if s["jobs"] or s["memory_bytes"] or s["disk_bytes"]]
+        held = [
+            s for s in stats if s["jobs"] or s["memory_bytes"] or s["disk_bytes"] or s["input_memory_bytes"]
+        ]
         if not held or time.monotonic() > deadline:
             return stats
         time.sleep(0.1)

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 from datafusion import ExecutionPlan, SessionContext
 
-from ballista_flight.executor.inputs import MemoryInput
+from ballista_flight.executor.inputs import InputBudget, MemoryInput
 from ballista_flight.executor.metrics import plan_metrics
-from ballista_flight.executor.task import SMALL_ROWS, coalesce_small, scan_schema
+from ballista_flight.executor.task import SMALL_ROWS, Source, coalesce_small, read_source, scan_schema
 from ballista_flight.plan.physical import snapshot
 from ballista_flight.plan.protowire import replace_submessage
 from ballista_flight.plan.session import make_context, placeholder
@@ -19,6 +19,7 @@ from ballista_flight.plan.stages import ExchangeKind, cut_stages
 from tests.compare import assert_same_result
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 
@@ -29,7 +30,7 @@ def _batch(start: int, rows: int) -> pa.RecordBatch:
         {
             "id": pa.array(ids, pa.int64()),
             "sum(t.x)": pa.array([decimal.Decimal(i) / 100 for i in ids], pa.decimal128(15, 2)),
-            'it\'s "quoted"': pa.array([None if i % 3 == 0 else f"s{i}" for i in ids]),
+            'it\'s "quoted"': pa.array([None if i % 3 == 0 else f"s{i}" for i in ids], pa.string()),
             "view": pa.array([f"v{i}" * (i % 5) for i in ids], pa.string_view()),
             "tags": pa.array([[i, i + 1] if i % 2 else None for i in ids], pa.list_(pa.int32())),
             "point": pa.array([{"x": i, "y": float(i)} for i in ids]),
@@ -150,3 +151,51 @@ def test_a_stage_reading_memory_inputs_gives_datafusion_rows(ctx: SessionContext
         outputs[stage.stage_id] = produced
     assert any(s.output is ExchangeKind.REPARTITION for s in stages)
     assert_same_result(pa.Table.from_batches(result), ctx.sql(sql).to_arrow_table(), ordered=False)
+
+
+def test_a_stream_past_the_budget_is_landed_and_mapped(tmp_path: Path) -> None:
+    batches = [_batch(i * 100, 100).drop_columns(["view"]) for i in range(6)]
+    schema = batches[0].schema
+    first_two = batches[0].nbytes + batches[1].nbytes
+    budget = InputBudget(first_two)  # two batches fit
+    source = Source(reader=pa.RecordBatchReader.from_batches(schema, batches), remote=True)
+    fetched = read_source(source, schema, budget, tmp_path)
+    assert fetched.held == budget.held == first_two
+    assert budget.landed_bytes == sum(b.nbytes for b in batches[2:])
+    assert fetched.remote == sum(b.nbytes for b in batches)
+    got = pa.Table.from_batches(fetched.batches)
+    assert got.to_pylist() == pa.Table.from_batches(batches).to_pylist()
+    assert list(tmp_path.iterdir()) == [], "the landed file is unlinked once mapped"
+    budget.release(fetched.held)
+    assert budget.held == 0
+
+
+def test_a_failing_stream_leaves_no_file(tmp_path: Path) -> None:
+    schema = _batch(0, 1).schema
+
+    def broken() -> Iterator[pa.RecordBatch]:
+        yield _batch(0, 10)
+        raise OSError("peer went away")
+
+    source = Source(reader=pa.RecordBatchReader.from_batches(schema, broken()), remote=True)
+    with pytest.raises(OSError, match="peer went away"):
+        read_source(source, schema, InputBudget(0), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_local_data_is_used_where_it_lies_and_takes_no_budget(tmp_path: Path) -> None:
+    batches = [_batch(0, 50), _batch(50, 50)]
+    schema = batches[0].schema
+    path = tmp_path / "stored.arrow"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for b in batches:
+            writer.write_batch(b)
+    budget = InputBudget(0)
+    for source in (Source(path=path), Source(reader=pa.Table.from_batches(batches).to_reader())):
+        fetched = read_source(source, schema, budget, tmp_path)
+        assert (
+            pa.Table.from_batches(fetched.batches).to_pylist() == pa.Table.from_batches(batches).to_pylist()
+        )
+        assert fetched.local > 0
+        assert fetched.held == fetched.remote == 0
+    assert budget.held == budget.landed_bytes == 0

@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import threading
 import uuid
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from datafusion import ScalarUDF, SessionConfig, SessionContext, col, udf
 
 from ballista_flight.errors import TaskFailed
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
 
 # Token of an empty list: a partition with no batches still has a row to plan with.
 _NONE = -1
@@ -110,3 +115,46 @@ class MemoryInput:
             msg = f"shuffle input scan has {plan.partition_count} partitions, expected {self.partitions}"
             raise TaskFailed(msg)
         return bytes(plan.to_bytes(ctx))
+
+
+class InputBudget:
+    """Bytes of fetched input that the running tasks of one executor hold in memory, under a limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self.held = 0
+        self.landed_bytes = 0  # fetched bytes written to files because the budget was spent
+
+    def reserve(self, nbytes: int) -> bool:
+        """Take ``nbytes`` of the budget if they fit."""
+        with self._lock:
+            if self.held + nbytes > self.limit:
+                return False
+            self.held += nbytes
+            return True
+
+    def release(self, nbytes: int) -> None:
+        """Give back what a task reserved, once it ended."""
+        with self._lock:
+            self.held -= nbytes
+
+    def landed(self, nbytes: int) -> None:
+        """Count bytes that went to a file instead."""
+        with self._lock:
+            self.landed_bytes += nbytes
+
+
+def land(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path) -> pa.Table:
+    """``batches`` written to an IPC file at ``path``, read back memory-mapped.
+
+    The file is unlinked at once: its pages live while the batches do (a mapping
+    outlives the name), and nothing is left behind if the task dies.
+    """
+    try:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+        return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    finally:
+        path.unlink(missing_ok=True)

@@ -32,6 +32,7 @@ from ballista_flight.errors import (
     to_flight_error,
 )
 from ballista_flight.executor.faults import injector
+from ballista_flight.executor.inputs import InputBudget
 from ballista_flight.executor.task import (
     Source,
     TaskInputs,
@@ -78,9 +79,16 @@ class ExecutorServer(flight.FlightServerBase):
         work_dir = config.work_dir / self.executor_id
         limit = config.memory_limit if config.shuffle.value == "memory" else 0
         self.store = ShuffleStore(work_dir, limit)
-        self.worker = Worker(self.executor_id, config.task_memory_limit, work_dir / "spill")
+        self.worker = Worker(
+            self.executor_id,
+            config.task_memory_limit,
+            work_dir / "spill",
+            InputBudget(config.input_memory_limit),
+            work_dir / "inputs",
+        )
         if config.task_memory_limit:
             self.worker.spill_dir.mkdir(parents=True, exist_ok=True)
+        self.worker.land_dir.mkdir(parents=True, exist_ok=True)
         self._secret: bytes | None = config.cluster_secret.encode() or None
         self._registered = threading.Event()
         self._stopping = threading.Event()
@@ -162,6 +170,16 @@ class ExecutorServer(flight.FlightServerBase):
             value=self.bytes_fetched_remote,
         )
         yield GaugeMetricFamily("ballista_flight_running_tasks", "Tasks running now.", value=self._running)
+        yield GaugeMetricFamily(
+            "ballista_flight_input_memory_bytes",
+            "Fetched shuffle input that running tasks hold in memory.",
+            value=self.worker.inputs.held,
+        )
+        yield CounterMetricFamily(
+            "ballista_flight_input_landed_bytes",
+            "Fetched shuffle input written to files past --input-memory-limit.",
+            value=self.worker.inputs.landed_bytes,
+        )
 
     def _deregister(self) -> None:
         if not self._registered.is_set():
@@ -396,6 +414,8 @@ class ExecutorServer(flight.FlightServerBase):
                 "memory_bytes": self.store.memory_bytes,
                 "disk_bytes": self.store.disk_bytes,
                 "spilled_bytes": self.store.spilled_bytes,
+                "input_memory_bytes": self.worker.inputs.held,
+                "input_landed_bytes": self.worker.inputs.landed_bytes,
                 "jobs": self.store.jobs(),
             }
         )

@@ -11,10 +11,14 @@ once, so every task decodes its own.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import logging
 import shutil
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +28,7 @@ import pyarrow as pa
 from datafusion import ExecutionPlan, RuntimeEnvBuilder, ScalarUDF, SessionConfig, SessionContext
 
 from ballista_flight.errors import PlanningError, TaskFailed, datafusion_message
-from ballista_flight.executor.inputs import MemoryInput
+from ballista_flight.executor.inputs import InputBudget, MemoryInput, land
 from ballista_flight.executor.metrics import plan_metrics
 from ballista_flight.objectstore import process_stores
 from ballista_flight.plan.protowire import replace_all, replace_submessage
@@ -59,6 +63,8 @@ class TaskInputs:
     remote_fetch_s: float = 0.0
     fetch_s: float = 0.0
     plan_s: float = 0.0
+    # bytes of fetched input held in memory, reserved from the executor's InputBudget
+    held_bytes: int = 0
     # the function reading each in-memory input -> its stage (to spot the scans in metrics)
     input_names: dict[str, int] = dataclasses.field(default_factory=dict)
     # the functions the spliced plan calls: registered in every session that decodes it
@@ -123,38 +129,64 @@ def _scan(directory: Path, schema: pa.Schema, partitions: int) -> bytes:
     return bytes(plan.to_bytes())
 
 
-def _read_sources(schema: pa.Schema, sources: list[Source]) -> tuple[list[pa.RecordBatch], int, float, int]:
-    """Every batch of ``sources`` under ``schema``, in memory (a local file is mapped, not read).
+@dataclass
+class Fetched:
+    """One piece of a shuffle partition, in memory or memory-mapped, and what reading it took."""
 
-    Returns the batches, the bytes that came from other executors, the seconds spent
-    on them, and the bytes read locally.
+    batches: list[pa.RecordBatch]
+    remote: int = 0  # bytes that came from another executor
+    remote_s: float = 0.0
+    local: int = 0  # bytes read from this executor's store
+    held: int = 0  # bytes reserved from the executor's input budget, given back when the task ends
+
+
+def read_source(source: Source, schema: pa.Schema, budget: InputBudget, land_dir: Path) -> Fetched:
+    """Every batch of ``source`` under ``schema``.
+
+    Local data is used where it lies (a file is memory-mapped, not read). A remote
+    stream is kept in memory while ``budget`` allows; the rest of it is landed in a
+    file under ``land_dir`` and memory-mapped.
     """
-    batches: list[pa.RecordBatch] = []
-    remote, remote_s, local = 0, 0.0, 0
-    for source in sources:
-        started = time.perf_counter()
+    started = time.perf_counter()
+    if source.reader is None or not source.remote:
         if source.reader is not None:
             table = source.reader.read_all()
         else:
             assert source.path is not None
             table = pa.ipc.open_file(pa.memory_map(str(source.path))).read_all()
-        if source.remote:
-            remote += table.nbytes
-            remote_s += time.perf_counter() - started
-        else:
-            local += table.nbytes
-        batches.extend(_conform(batch, schema) for batch in table.to_batches() if batch.num_rows)
-    return coalesce_small(batches), remote, remote_s, local
+        return Fetched(_usable(table.to_batches(), schema), local=table.nbytes)
+    batches: list[pa.RecordBatch] = []
+    held = 0
+    for batch in source.reader:
+        if budget.reserve(batch.nbytes):
+            held += batch.nbytes
+            batches.append(batch)
+            continue
+        rest = (_conform(b, schema) for b in source.reader)
+        path = land_dir / f"{uuid.uuid4().hex}.arrow"
+        landed = land(itertools.chain([_conform(batch, schema)], rest), schema, path)
+        budget.landed(landed.nbytes)
+        batches.extend(landed.to_batches())
+        break
+    remote = sum(b.nbytes for b in batches)
+    return Fetched(_usable(batches, schema), remote=remote, remote_s=time.perf_counter() - started, held=held)
+
+
+def _usable(batches: list[pa.RecordBatch], schema: pa.Schema) -> list[pa.RecordBatch]:
+    """The non-empty batches under ``schema``, small neighbours joined."""
+    return coalesce_small([_conform(b, schema) for b in batches if b.num_rows])
 
 
 def _fetch(
-    schema: pa.Schema, keys: list[tuple[pb.MapOutputLocation, PartitionKey]], open_source: Open
-) -> tuple[list[pa.RecordBatch], int, float, int]:
+    schema: pa.Schema, loc: pb.MapOutputLocation, key: PartitionKey, open_source: Open, worker: Worker
+) -> Fetched:
     started = time.perf_counter()
-    sources = [open_source(loc, key) for loc, key in keys]
+    source = open_source(loc, key)
     opened = time.perf_counter() - started
-    batches, remote, remote_s, local = _read_sources(schema, sources)
-    return batches, remote, remote_s + (opened if any(s.remote for s in sources) else 0.0), local
+    fetched = read_source(source, schema, worker.inputs, worker.land_dir)
+    if source.remote:
+        fetched.remote_s += opened
+    return fetched
 
 
 def in_memory(
@@ -175,7 +207,7 @@ def in_memory(
 
 
 def _splice_inputs(
-    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, stats: TaskInputs
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, worker: Worker, stats: TaskInputs
 ) -> bytes:
     """The stage plan with every input placeholder replaced by a scan of its data."""
     plan = task.plan
@@ -194,19 +226,27 @@ def _splice_inputs(
             if inp.kind == pb.OUTPUT_REPARTITION:
                 for loc in live:
                     key = PartitionKey(task.job_id, inp.stage_id, loc.map_partition, part)
-                    futures.append((part, pool.submit(_fetch, schema, [(loc, key)], open_source)))
+                    futures.append((part, pool.submit(_fetch, schema, loc, key, open_source, worker)))
             else:
                 loc = inp.locations[part]
                 if not loc.empty:
                     key = PartitionKey(task.job_id, inp.stage_id, part, 0)
-                    futures.append((part, pool.submit(_fetch, schema, [(loc, key)], open_source)))
+                    futures.append((part, pool.submit(_fetch, schema, loc, key, open_source, worker)))
         partitions: list[list[pa.RecordBatch]] = [[] for _ in range(inp.partitions)]
-        for part, future in futures:
-            batches, remote, remote_s, local = future.result()
-            partitions[part].extend(batches)
-            stats.remote_bytes += remote
-            stats.remote_fetch_s += remote_s
-            stats.local_bytes += local
+        error: BaseException | None = None
+        for part, future in futures:  # every one, so that what each reserved is counted
+            try:
+                fetched = future.result()
+            except BaseException as exc:
+                error = error or exc
+                continue
+            partitions[part].extend(fetched.batches)
+            stats.remote_bytes += fetched.remote
+            stats.remote_fetch_s += fetched.remote_s
+            stats.local_bytes += fetched.local
+            stats.held_bytes += fetched.held
+        if error is not None:
+            raise error
         stats.fetch_s += time.perf_counter() - started
         plan = replace_submessage(plan, inp.placeholder, in_memory(schema, partitions, stats, inp.stage_id))
     return plan
@@ -241,6 +281,9 @@ class Worker:
     # it, or fail with "Resources exhausted" when they cannot); 0 leaves DataFusion unbounded.
     task_memory: int
     spill_dir: Path
+    # fetched input held in memory, and where inputs past it are landed
+    inputs: InputBudget
+    land_dir: Path
 
     def context(self, task: pb.TaskTicket, inputs: TaskInputs | None = None) -> SessionContext:
         """A fresh session for one plan of the task, with the task's Python functions registered.
@@ -267,12 +310,19 @@ class Worker:
 
 
 def prepare_plan(
-    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor
+    task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, worker: Worker
 ) -> tuple[bytes, TaskInputs]:
-    """Fetch the task's inputs; return its plan bytes with them spliced in."""
+    """Fetch the task's inputs; return its plan bytes with them spliced in.
+
+    The caller gives back ``stats.held_bytes`` (``worker.inputs.release``) when the task ends.
+    """
     stats = TaskInputs()
     started = time.perf_counter()
-    plan = _splice_inputs(task, open_source, pool, stats)
+    try:
+        plan = _splice_inputs(task, open_source, pool, worker, stats)
+    except BaseException:
+        worker.inputs.release(stats.held_bytes)
+        raise
     stats.plan_s = time.perf_counter() - started - stats.fetch_s
     return plan, stats
 
@@ -288,8 +338,9 @@ def run_shuffle_task(
     """Run a map task and keep its output in ``store``, bucketed for its consumer."""
     started = time.perf_counter()
     scratch = TaskDir(scratch_root, task) if task.output == pb.OUTPUT_WRITE else None
+    stats = TaskInputs()
     try:
-        plan_bytes, stats = prepare_plan(task, open_source, pool)
+        plan_bytes, stats = prepare_plan(task, open_source, pool, worker)
         status = pb.TaskStatus(
             job_id=task.job_id,
             stage_id=task.stage_id,
@@ -312,6 +363,7 @@ def run_shuffle_task(
             msg = f"task output kind {task.output} is not a shuffle"
             raise TaskFailed(msg)
     finally:
+        worker.inputs.release(stats.held_bytes)
         if scratch is not None:
             scratch.cleanup()
     # A write keeps no shuffle output: nothing to fetch, nothing to recompute if we are lost.
@@ -570,20 +622,49 @@ def coalesce_small(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
 def run_result_task(
     task: pb.TaskTicket, open_source: Open, pool: ThreadPoolExecutor, worker: Worker
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch], TaskInputs]:
-    """Prepare a final-stage task; the caller streams the returned batches."""
+    """Prepare a final-stage task; the caller streams the returned batches.
+
+    The task's inputs are given back to the budget when the batches are drained, or
+    when the iterator is dropped unstarted or half-read (a client that went away).
+    """
     schema = schema_from_ipc(task.result_schema)
-    plan_bytes, stats = prepare_plan(task, open_source, pool)
-    ctx = worker.context(task, stats)
-    plan = decode(ctx, plan_bytes)
+    plan_bytes, stats = prepare_plan(task, open_source, pool, worker)
+    release = _once(functools.partial(worker.inputs.release, stats.held_bytes))
+    try:
+        ctx = worker.context(task, stats)
+        plan = decode(ctx, plan_bytes)
+    except BaseException:
+        release()
+        raise
     partitions = range(task.stage_partitions) if task.all_partitions else [task.partition]
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for partition in partitions:
-            for batch in execute(ctx, plan, partition):
-                yield _conform(batch, schema)
-        stats.operators = plan_metrics(plan, stats.input_names)
+        try:
+            for partition in partitions:
+                for batch in execute(ctx, plan, partition):
+                    yield _conform(batch, schema)
+            stats.operators = plan_metrics(plan, stats.input_names)
+        finally:
+            release()
 
-    return schema, batches(), stats
+    stream = batches()
+    weakref.finalize(stream, release)
+    return schema, stream, stats
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, run by the first call only."""
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def run() -> None:
+        with lock:
+            if done.is_set():
+                return
+            done.set()
+        action()
+
+    return run
 
 
 def run_analyze_task(
