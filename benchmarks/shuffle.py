@@ -8,9 +8,10 @@ processes, one stream. Two figures for the cluster:
 * **isolated**: once the map stage has run (GetFlightInfo returned) and before
   the result is read, every shuffle partition one executor holds is moved, one
   stream at a time, by the consuming executor's own code path (a signed fetch
-  ticket, Flight DoGet from the executor's shuffle store, the batches kept in
-  memory by ``executor.task.read_source``, ready for the task's plan) with
-  nothing else running. This is the transfer itself.
+  ticket, Flight DoGet from the executor's shuffle store with the executor's
+  call options (buffers aligned on arrival, as DataFusion needs them), the
+  batches kept in memory by ``executor.task.read_source``, ready for the task's
+  plan) with nothing else running. This is the transfer itself.
 * **isolated, then read by the plan**: the same, and then every row of those
   batches read by the consumer's input scan (``executor.inputs``: the function
   handing each batch over and the unnest), as the task's plan reads them.
@@ -32,8 +33,14 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-import pyarrow as pa
-from pyarrow import flight
+from ballista_flight.allocator import configure
+
+# The isolated moves run the consuming executor's code in this process: give it (and the raw
+# DoGet's server and client, for the same footing) the executors' allocator settings.
+configure()
+
+import pyarrow as pa  # noqa: E402
+from pyarrow import flight  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -227,7 +234,7 @@ def _move(
     with the consumer's own code; the batches, one list per partition."""
     import tempfile
 
-    from ballista_flight.executor.inputs import InputBudget
+    from ballista_flight.executor.inputs import FETCH_OPTIONS, InputBudget
     from ballista_flight.executor.task import Source, read_source
 
     budget = InputBudget(1 << 62)  # all of it in memory, as under the default limit
@@ -236,7 +243,7 @@ def _move(
     parts = []
     with tempfile.TemporaryDirectory() as scratch:
         for ticket in tickets:
-            reader = peer.do_get(ticket).to_reader()
+            reader = peer.do_get(ticket, FETCH_OPTIONS).to_reader()
             fetched = read_source(Source(reader=reader, remote=True), schema, budget, Path(scratch))
             parts.append(fetched.batches)
             moved += fetched.remote

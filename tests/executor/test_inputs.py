@@ -69,7 +69,7 @@ def test_a_batch_is_handed_over_once() -> None:
     ctx, plan = _decode(memory)
     assert len(_rows(ctx, plan, 0)) == 2
     again = ExecutionPlan.from_bytes(ctx, memory.scan())
-    with pytest.raises(Exception, match="read twice"):
+    with pytest.raises(Exception, match="read out of order"):
         _rows(ctx, again, 0)
 
 

@@ -8,12 +8,21 @@ input in an Arrow IPC file costs a kernel copy of every fetched byte, and
 DataFusion's read of that file another.
 
 So the placeholder becomes a tiny plan that asks a function of the task for
-its batches: a memory scan of *tokens* (one row per batch, partitioned as the
-consumer reads them), a scalar function turning each token into its batch as a
-one-element list of structs, ``UnnestExec`` spreading that list into rows, and
-a projection naming the columns. The function is registered by name in the
-task's session before the plan is decoded. The batches stay where Flight or
-the shuffle store put them; the unnest's gather is the one copy, in memory.
+its batches: a memory scan of *tokens*, one token batch per data batch and as
+long as it, partitioned as the consumer reads them; a scalar function turning
+each token batch into its data batch as a struct column; ``UnnestExec``
+spreading the struct into columns; and a projection naming them. A token batch
+is a run-end encoded column holding one value, the batch's number: a few bytes
+in the plan, whatever its length. DataFusion hands the function slices of it no
+longer than the session's batch size, and the function answers each with the
+same slice of the batch. The function is registered by name in the task's
+session before the plan is decoded. The batches stay where Flight or the
+shuffle store put them: nothing is copied on the way in.
+
+Fetched batches held in memory count against the executor's ``InputBudget``
+(``--input-memory-limit``); a stream arriving past it is written to a file and
+memory-mapped, so an input larger than memory lives in the page cache, which the
+kernel can write out, and is read through the same scan.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from datafusion import ScalarUDF, SessionConfig, SessionContext, col, udf
+from pyarrow import flight
 
 from ballista_flight.errors import TaskFailed
 
@@ -31,8 +41,26 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-# Token of an empty list: a partition with no batches still has a row to plan with.
-_NONE = -1
+# Fetches ask pyarrow to align what it receives: gRPC leaves buffers at any address, and
+# DataFusion (arrow-rs) copies a misaligned buffer whole each time a slice of it crosses
+# into Rust; aligned once on arrival, every slice crosses as it is.
+FETCH_OPTIONS = flight.FlightCallOptions(
+    read_options=pa.ipc.IpcReadOptions(ensure_alignment=pa.ipc.Alignment.DataTypeSpecific)
+)
+
+TOKEN = pa.run_end_encoded(pa.int32(), pa.int64())
+_TOKENS = pa.schema([pa.field("token", TOKEN)])
+
+
+def _tokens(token: int, rows: int) -> pa.RecordBatch:
+    """A token batch: ``rows`` rows, every one ``token``, in one run (none for no rows)."""
+    ends, values = ([rows], [token]) if rows else ([], [])
+    run = pa.RunEndEncodedArray.from_arrays(pa.array(ends, pa.int32()), pa.array(values, pa.int64()))
+    return pa.record_batch([run], schema=_TOKENS)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 class MemoryInput:
@@ -43,15 +71,16 @@ class MemoryInput:
         self.name = f"__ballista_flight_input_{uuid.uuid4().hex[:12]}"
         self.schema = schema
         self._fields = list(schema)
-        self._type = pa.list_(pa.field("item", pa.struct(self._fields), nullable=False))
-        self._batches: list[pa.RecordBatch | None] = []
+        self._type = pa.struct(self._fields)
+        self._batches: list[pa.RecordBatch | None] = [b for batches in partitions for b in batches]
+        self._rows = [b.num_rows for batches in partitions for b in batches]
         self._tokens: list[list[int]] = []
         for batches in partitions:
-            first = len(self._batches)
-            self._batches.extend(batches)
-            self._tokens.append(list(range(first, len(self._batches))))
+            first = sum(len(t) for t in self._tokens)
+            self._tokens.append(list(range(first, first + len(batches))))
+        self._handed = [0] * len(self._batches)  # rows of each batch handed over so far
         self._lock = threading.Lock()
-        self.function: ScalarUDF = udf(self._read, [pa.int64()], self._type, "volatile", name=self.name)
+        self.function: ScalarUDF = udf(self._read, [TOKEN], self._type, "volatile", name=self.name)
 
     @property
     def partitions(self) -> int:
@@ -59,28 +88,25 @@ class MemoryInput:
         return len(self._tokens)
 
     def _read(self, tokens: pa.Array) -> pa.Array:
-        """Each token's batch as a one-element list; a batch is let go once handed over."""
-        lists = [self._list(token) for token in tokens.to_pylist()]
-        if len(lists) == 1:
-            return lists[0]
-        if not lists:
+        """The rows of a batch that a slice of its token batch stands for; a batch is let go once handed over."""
+        rows = len(tokens)
+        if not rows:
             return pa.array([], type=self._type)
-        return pa.concat_arrays(lists)
-
-    def _list(self, token: int) -> pa.Array:
-        if token == _NONE:
-            values = pa.StructArray.from_arrays(
-                [pa.array([], type=f.type) for f in self._fields], fields=self._fields
-            )
-            return pa.ListArray.from_arrays(pa.array([0, 0], pa.int32()), values, type=self._type)
+        values = tokens.values  # type: ignore[attr-defined]
+        if len(values) != 1:
+            msg = f"a shuffle input token slice spans {len(values)} batches"
+            raise TaskFailed(msg)
+        token, offset = values[0].as_py(), tokens.offset
         with self._lock:
             batch = self._batches[token]
-            self._batches[token] = None
-        if batch is None:
-            msg = f"shuffle input batch {token} was read twice"
-            raise TaskFailed(msg)
-        values = pa.StructArray.from_arrays(batch.columns, fields=self._fields)
-        return pa.ListArray.from_arrays(pa.array([0, batch.num_rows], pa.int32()), values, type=self._type)
+            if batch is None or self._handed[token] != offset:
+                msg = f"shuffle input batch {token} read out of order (rows {offset}+{rows})"
+                raise TaskFailed(msg)
+            self._handed[token] += rows
+            if self._handed[token] >= self._rows[token]:
+                self._batches[token] = None
+        part = batch.slice(offset, rows)
+        return pa.StructArray.from_arrays(part.columns, fields=self._fields)
 
     def scan(self) -> bytes:
         """Plan bytes of the scan, one partition per consumer partition; decode with ``function`` registered."""
@@ -91,25 +117,24 @@ class MemoryInput:
         config = SessionConfig(settings).with_target_partitions(max(1, self.partitions))
         ctx = SessionContext(config).with_python_udf_inlining(enabled=False)
         ctx.register_udf(self.function)
-        schema = pa.schema([pa.field("token", pa.int64(), nullable=False)])
-        # One row per record batch: the function is called once per batch, and its lists
-        # are never concatenated (which would copy them).
         ctx.register_record_batches(
             "tokens",
             [
-                [
-                    pa.record_batch([pa.array([token], pa.int64())], schema=schema)
-                    for token in tokens or [_NONE]
-                ]
+                [_tokens(token, self._rows[token]) for token in tokens] or [_tokens(-1, 0)]
                 for tokens in self._tokens
             ],
         )
-        # The list column takes the function's name, so the projection on top (which
+        # The struct column takes the function's name, so the projection on top (which
         # metrics report as the scan) names it too.
-        frame = (
-            ctx.table("tokens").select(self.function(col("token")).alias(self.name)).unnest_columns(self.name)
+        frame = ctx.table("tokens").select(self.function(col("token")).alias(self.name))
+        frame = frame.unnest_columns(self.name)
+        unnested = frame.schema().names
+        frame = frame.select(
+            *[
+                col(_quoted(column)).alias(name)
+                for column, name in zip(unnested, self.schema.names, strict=True)
+            ]
         )
-        frame = frame.select(*[col(self.name)[name].alias(name) for name in self.schema.names])
         plan = frame.execution_plan()
         if plan.partition_count != self.partitions:
             msg = f"shuffle input scan has {plan.partition_count} partitions, expected {self.partitions}"

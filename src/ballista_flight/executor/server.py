@@ -32,7 +32,7 @@ from ballista_flight.errors import (
     to_flight_error,
 )
 from ballista_flight.executor.faults import injector
-from ballista_flight.executor.inputs import InputBudget
+from ballista_flight.executor.inputs import FETCH_OPTIONS, InputBudget
 from ballista_flight.executor.task import (
     Source,
     TaskInputs,
@@ -275,7 +275,7 @@ class ExecutorServer(flight.FlightServerBase):
         )
         raw = sign(ticket, self._secret, FETCH_TICKET_TTL_S)
         try:
-            reader = self._peers.get(loc.uri).do_get(flight.Ticket(raw)).to_reader()
+            reader = self._peers.get(loc.uri).do_get(flight.Ticket(raw), FETCH_OPTIONS).to_reader()
         except flight.FlightUnavailableError as exc:
             self._peers.drop(loc.uri)
             msg = f"executor {loc.executor_id} at {loc.uri} is unreachable: {flight_message(exc)}"
