@@ -170,17 +170,19 @@ def test_a_stream_past_the_budget_is_landed_and_mapped(tmp_path: Path) -> None:
     assert budget.held == 0
 
 
-def test_a_failing_stream_leaves_no_file(tmp_path: Path) -> None:
+def test_a_failing_stream_leaves_no_file_and_no_budget(tmp_path: Path) -> None:
     schema = _batch(0, 1).schema
 
     def broken() -> Iterator[pa.RecordBatch]:
         yield _batch(0, 10)
         raise OSError("peer went away")
 
-    source = Source(reader=pa.RecordBatchReader.from_batches(schema, broken()), remote=True)
-    with pytest.raises(OSError, match="peer went away"):
-        read_source(source, schema, InputBudget(0), tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    for budget in (InputBudget(0), InputBudget(1 << 30)):  # broken while landing, or while held
+        source = Source(reader=pa.RecordBatchReader.from_batches(schema, broken()), remote=True)
+        with pytest.raises(OSError, match="peer went away"):
+            read_source(source, schema, budget, tmp_path)
+        assert list(tmp_path.iterdir()) == []
+        assert budget.held == 0, "a broken stream keeps no budget"
 
 
 def test_local_data_is_used_where_it_lies_and_takes_no_budget(tmp_path: Path) -> None:

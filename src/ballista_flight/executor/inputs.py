@@ -17,7 +17,8 @@ in the plan, whatever its length. DataFusion hands the function slices of it no
 longer than the session's batch size, and the function answers each with the
 same slice of the batch. The function is registered by name in the task's
 session before the plan is decoded. The batches stay where Flight or the
-shuffle store put them: nothing is copied on the way in.
+shuffle store put them; the one copy on the way in is made on arrival, of the
+buffers gRPC left misaligned (``FETCH_OPTIONS``).
 
 Fetched batches held in memory count against the executor's ``InputBudget``
 (``--input-memory-limit``); a stream arriving past it is written to a file and
@@ -74,10 +75,11 @@ class MemoryInput:
         self._type = pa.struct(self._fields)
         self._batches: list[pa.RecordBatch | None] = [b for batches in partitions for b in batches]
         self._rows = [b.num_rows for batches in partitions for b in batches]
-        self._tokens: list[list[int]] = []
+        self._tokens: list[list[int]] = []  # per partition, the numbers of its batches
+        first = 0
         for batches in partitions:
-            first = sum(len(t) for t in self._tokens)
             self._tokens.append(list(range(first, first + len(batches))))
+            first += len(batches)
         self._handed = [0] * len(self._batches)  # rows of each batch handed over so far
         self._lock = threading.Lock()
         self.function: ScalarUDF = udf(self._read, [TOKEN], self._type, "volatile", name=self.name)

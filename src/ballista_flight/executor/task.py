@@ -4,8 +4,8 @@ The scheduler sends a stage's plan with a placeholder where each input
 exchange was. The task fetches each input's partitions into memory (from the
 local store, or from other executors' Flight streams, in parallel) and puts in
 the placeholder's place a scan that reads those batches where they lie
-(``executor.inputs``): no file, no copy on the way in. A decoded plan runs
-once, so every task decodes its own.
+(``executor.inputs``): no file, and no copy on the way in but the alignment of
+what gRPC received. A decoded plan runs once, so every task decodes its own.
 """
 
 from __future__ import annotations
@@ -157,17 +157,21 @@ def read_source(source: Source, schema: pa.Schema, budget: InputBudget, land_dir
         return Fetched(_usable(table.to_batches(), schema), local=table.nbytes)
     batches: list[pa.RecordBatch] = []
     held = 0
-    for batch in source.reader:
-        if budget.reserve(batch.nbytes):
-            held += batch.nbytes
-            batches.append(batch)
-            continue
-        rest = (_conform(b, schema) for b in source.reader)
-        path = land_dir / f"{uuid.uuid4().hex}.arrow"
-        landed = land(itertools.chain([_conform(batch, schema)], rest), schema, path)
-        budget.landed(landed.nbytes)
-        batches.extend(landed.to_batches())
-        break
+    try:
+        for batch in source.reader:
+            if budget.reserve(batch.nbytes):
+                held += batch.nbytes
+                batches.append(batch)
+                continue
+            rest = (_conform(b, schema) for b in source.reader)
+            path = land_dir / f"{uuid.uuid4().hex}.arrow"
+            landed = land(itertools.chain([_conform(batch, schema)], rest), schema, path)
+            budget.landed(landed.nbytes)
+            batches.extend(landed.to_batches())
+            break
+    except BaseException:
+        budget.release(held)  # the stream broke: nothing of it is kept
+        raise
     remote = sum(b.nbytes for b in batches)
     return Fetched(_usable(batches, schema), remote=remote, remote_s=time.perf_counter() - started, held=held)
 
