@@ -36,6 +36,15 @@ def _batch(start: int, rows: int) -> pa.RecordBatch:
             "point": pa.array([{"x": i, "y": float(i)} for i in ids]),
             "day": pa.array(ids, pa.int32()).cast(pa.date32()),
             "kind": pa.array(["a" if i % 2 else "b" for i in ids]).dictionary_encode(),
+            "nothing": pa.nulls(rows),
+            "tags_by_name": pa.array(
+                [[("k", i)] if i % 2 else [] for i in ids], pa.map_(pa.string(), pa.int64())
+            ),
+            "at": pa.array(ids, pa.timestamp("ns", tz="UTC")),
+            "every": pa.array([pa.MonthDayNano([i, 1, 2]) for i in ids], pa.month_day_nano_interval()),
+            "code": pa.array([i.to_bytes(2, "big") for i in ids], pa.binary(2)),
+            "blob": pa.array([bytes([i % 256]) * (i % 20) for i in ids], pa.binary_view()),
+            "text": pa.array([f"t{i}" for i in ids], pa.large_string()),
         }
     )
 
@@ -92,8 +101,8 @@ def test_metrics_report_the_input_as_one_scan_with_its_rows() -> None:
 
 
 def test_coalesce_small_joins_only_small_runs() -> None:
-    big = _batch(0, SMALL_ROWS).drop_columns(["view"])  # string views are never joined
-    smalls = [_batch(i, 10).drop_columns(["view"]) for i in range(3)]
+    big = _batch(0, SMALL_ROWS).drop_columns(["view", "blob"])  # views are never joined
+    smalls = [_batch(i, 10).drop_columns(["view", "blob"]) for i in range(3)]
     out = coalesce_small([smalls[0], big, smalls[1], smalls[2]])
     assert out[1] is big
     assert [b.num_rows for b in out] == [10, SMALL_ROWS, 20]
