@@ -146,7 +146,9 @@ def leftovers(uri: str, work_dir: Path, timeout: float = 20.0) -> tuple[list[dic
     while True:
         stats = executor_stats(uri)
         files = [p for p in work_dir.rglob("*") if p.is_file()]
-        held = [s for s in stats if s["jobs"] or s["memory_bytes"] or s["disk_bytes"]]
+        held = [
+            s for s in stats if s["jobs"] or s["memory_bytes"] or s["disk_bytes"] or s["input_memory_bytes"]
+        ]
         if (not held and not files) or time.monotonic() > deadline:
             return stats, files
         time.sleep(0.2)
@@ -164,6 +166,14 @@ def main() -> int:
     parser.add_argument("--memory-limit", default="1GiB", help="in-memory shuffle budget per executor")
     parser.add_argument(
         "--task-memory-limit", default="0", help="DataFusion working memory per task (0: unbounded)"
+    )
+    parser.add_argument(
+        "--input-memory-limit", default="1GiB", help="fetched shuffle input held in memory per executor"
+    )
+    parser.add_argument(
+        "--small-query-bytes",
+        default=None,
+        help="the scheduler's one-task threshold (0 distributes every query; default: the scheduler's)",
     )
     parser.add_argument("--max-rss", default="4GiB", help="fail if an executor's peak RSS exceeds this")
     parser.add_argument("--queries", nargs="*", default=[f"q{i:02d}" for i in range(1, 23)])
@@ -187,7 +197,12 @@ def main() -> int:
         cluster = StandaloneCluster(
             executors=args.executors, shuffle=args.shuffle, memory_limit=args.memory_limit,
             work_dir=work_dir, log_level="error",
-            extra_executor_args=["--task-memory-limit", args.task_memory_limit],
+            extra_executor_args=[
+                "--task-memory-limit", args.task_memory_limit, "--input-memory-limit", args.input_memory_limit,
+            ],
+            extra_scheduler_args=(
+                ["--small-query-bytes", args.small_query_bytes] if args.small_query_bytes is not None else []
+            ),
         )  # fmt: skip
         with cluster:
             with ballista_flight.connect(cluster.uri) as ctx:
@@ -215,10 +230,12 @@ def main() -> int:
     held_mem = sum(s["memory_bytes"] for s in stats)
     held_disk = sum(s["disk_bytes"] for s in stats)
     held_jobs = sum(len(s["jobs"]) for s in stats)
+    held_input = sum(s["input_memory_bytes"] for s in stats)
+    landed = sum(s["input_landed_bytes"] for s in stats)
     limit = parse_size(args.max_rss)
     rows = [
         ("clients x seconds", f"{args.clients} x {args.duration:.0f} (wall {wall:.1f} s)"),
-        ("cluster", f"{args.executors} executors, {args.shuffle} shuffle, memory limit {args.memory_limit}, task memory limit {args.task_memory_limit}"),
+        ("cluster", f"{args.executors} executors, {args.shuffle} shuffle, memory limit {args.memory_limit}, task memory limit {args.task_memory_limit}, input memory limit {args.input_memory_limit}"),
         ("data", f"TPC-H SF{args.scale:g}, {len(sqls)} queries in the mix"),
         ("queries completed", f"{done} ({done / wall:.2f}/s)"),
         ("errors", str(len(tally.errors))),
@@ -226,7 +243,8 @@ def main() -> int:
         ("GetFlightInfo p50 / p99", f"{percentile(tally.info_s, 0.5):.3f} s / {percentile(tally.info_s, 0.99):.3f} s"),
         ("whole query p50 / p99", f"{percentile(tally.query_s, 0.5):.3f} s / {percentile(tally.query_s, 0.99):.3f} s"),
         ("executor peak RSS", ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in sorted(peaks.items()))),
-        ("shuffle left after the load", f"{held_jobs} jobs, {held_mem} B in memory, {held_disk} B on disk"),
+        ("shuffle left after the load", f"{held_jobs} jobs, {held_mem} B in memory, {held_disk} B on disk, {held_input} B of fetched input"),
+        ("fetched input landed in files (past the input memory limit)", f"{landed / 2**20:.1f} MiB"),
         ("files left in the work dir", str(len(files))),
     ]  # fmt: skip
     print("| metric | value |\n|---|---|")
@@ -238,7 +256,7 @@ def main() -> int:
     for problem in (tally.errors + tally.wrong)[:10]:
         print(f"  problem: {problem}", file=sys.stderr)
     failed = (
-        tally.errors or tally.wrong or not done or held_mem or held_disk or held_jobs or files
+        tally.errors or tally.wrong or not done or held_mem or held_disk or held_jobs or held_input or files
         or any(v > limit for v in peaks.values())
     )  # fmt: skip
     return 1 if failed else 0

@@ -35,9 +35,15 @@ def test_a_short_load_runs_clean(tpch_dir: Path) -> None:  # tpch_dir: the SF0.1
         "q06",
         "q12",
         "q14",
+        # Every fetched input past one byte goes through a file: the landing path under load.
+        "--input-memory-limit",
+        "1",
         timeout=120,
     )
     assert "| errors | 0 |" in out.stdout
     assert "| wrong results | 0 |" in out.stdout
-    assert "| shuffle left after the load | 0 jobs, 0 B in memory, 0 B on disk |" in out.stdout
+    left = "| shuffle left after the load | 0 jobs, 0 B in memory, 0 B on disk, 0 B of fetched input |"
+    assert left in out.stdout
     assert "| files left in the work dir | 0 |" in out.stdout
+    landed = next(line for line in out.stdout.splitlines() if line.startswith("| fetched input landed"))
+    assert float(landed.split("|")[2].split()[0]) > 0, landed
