@@ -86,7 +86,7 @@ _PYERR = re.compile(
     r"traceback: (?:Some\(\"(?P<trace>.*?)\"\)|None) \}",
     re.DOTALL,
 )
-_FRAME = re.compile(r'File \\"(?P<file>[^"\\]*)\\", line (?P<line>\d+), in (?P<name>[\w<>.]+)')
+_FRAME = re.compile(r'File \\"[^"\\]*\\", line (?P<line>\d+), in (?P<name>[\w<>.]+)')
 
 
 def _python_error(match: re.Match[str]) -> str:

@@ -45,8 +45,9 @@ def plan_metrics(
     """The operators of ``plan`` with their metrics, depth first.
 
     ``inputs`` maps the name of the function reading each shuffle input to its stage
-    id; the input's subtree (tokens, function, unnest) is reported as its top node. ``skip_root`` leaves out the root (the partitioner a task wraps its
-    stage plan in), so tasks of one stage report the same tree.
+    id; the input's subtree (tokens, function, unnest) is reported as its top node.
+    ``skip_root`` leaves out the root (the partitioner a task wraps its stage plan
+    in), so tasks of one stage report the same tree.
     """
     out: list[pb.OperatorMetrics] = []
 

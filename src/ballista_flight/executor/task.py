@@ -11,11 +11,9 @@ what gRPC received. A decoded plan runs once, so every task decodes its own.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import logging
 import shutil
-import threading
 import time
 import uuid
 import weakref
@@ -640,12 +638,11 @@ def run_result_task(
     """
     schema = schema_from_ipc(task.result_schema)
     plan_bytes, stats = prepare_plan(task, open_source, pool, worker)
-    release = _once(functools.partial(worker.inputs.release, stats.held_bytes))
     try:
         ctx = worker.context(task, stats)
         plan = decode(ctx, plan_bytes)
     except BaseException:
-        release()
+        worker.inputs.release(stats.held_bytes)
         raise
     partitions = range(task.stage_partitions) if task.all_partitions else [task.partition]
 
@@ -659,23 +656,10 @@ def run_result_task(
             release()
 
     stream = batches()
-    weakref.finalize(stream, release)
+    # A finalizer runs its callback once at most: here when the batches are drained, or when
+    # the stream is dropped (collected) unstarted or half-read.
+    release = weakref.finalize(stream, worker.inputs.release, stats.held_bytes)
     return schema, stream, stats
-
-
-def _once(action: Callable[[], None]) -> Callable[[], None]:
-    """``action``, run by the first call only."""
-    done = threading.Event()
-    lock = threading.Lock()
-
-    def run() -> None:
-        with lock:
-            if done.is_set():
-                return
-            done.set()
-        action()
-
-    return run
 
 
 def run_analyze_task(
