@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pytest
-from datafusion import ExecutionPlan, SessionContext
+from datafusion import ExecutionPlan, ScalarUDF, SessionContext
 
 from ballista_flight.executor.inputs import InputBudget, MemoryInput
 from ballista_flight.executor.metrics import plan_metrics
 from ballista_flight.executor.task import SMALL_ROWS, Source, coalesce_small, read_source, scan_schema
 from ballista_flight.plan.physical import snapshot
-from ballista_flight.plan.protowire import replace_submessage
 from ballista_flight.plan.session import make_context, placeholder
 from ballista_flight.plan.stages import ExchangeKind, cut_stages
 from tests.compare import assert_same_result
+from tests.plan.by_hand import run_by_hand
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -118,48 +118,20 @@ def ctx(tpch_dir: Path) -> SessionContext:
     return ctx
 
 
+def _input_scan(partitions: list[list[pa.RecordBatch]], schema: pa.Schema) -> tuple[bytes, list[ScalarUDF]]:
+    memory = MemoryInput(scan_schema(schema), partitions)
+    return memory.scan(), [memory.function]
+
+
 def test_a_stage_reading_memory_inputs_gives_datafusion_rows(ctx: SessionContext) -> None:
     """A join stage's two hash-partitioned inputs, spliced in as memory inputs, task by task."""
     sql = """select o_orderpriority, count(*) as c, sum(l_quantity) as q
              from orders join lineitem on o_orderkey = l_orderkey
              where o_orderdate < date '1994-01-01' group by o_orderpriority"""
     stages = cut_stages(snapshot(ctx.sql(sql).execution_plan()), placeholder)
-    outputs: dict[int, dict[int, list[pa.RecordBatch]]] = {}  # stage -> partition -> batches
-    result: list[pa.RecordBatch] = []
-    for stage in stages:
-        produced: dict[int, list[pa.RecordBatch]] = {}
-        for p in range(stage.partitions):
-            plan, functions = stage.plan, []
-            for inp in stage.inputs:
-                batches = outputs[inp.stage_id]
-                schema = scan_schema(next(b.schema for bs in batches.values() for b in bs))
-                parts = [
-                    list(batches.get(j, [])) if j in stage.reads[p].get(inp.stage_id, []) else []
-                    for j in range(inp.partitions)
-                ]
-                memory = MemoryInput(schema, parts)
-                functions.append(memory.function)
-                plan = replace_submessage(plan, inp.placeholder, memory.scan())
-            task_ctx = make_context(4).with_python_udf_inlining(enabled=False)
-            for function in functions:
-                task_ctx.register_udf(function)
-            rows = [b.to_pyarrow() for b in task_ctx.execute(ExecutionPlan.from_bytes(task_ctx, plan), p)]
-            rows = [b for b in rows if b.num_rows]
-            if stage.output is ExchangeKind.RESULT:
-                result += rows
-            elif stage.output is ExchangeKind.MERGE:
-                produced.setdefault(p, []).extend(rows)
-            elif rows:
-                memory = MemoryInput(scan_schema(rows[0].schema), [rows])
-                part_ctx = make_context(4).with_python_udf_inlining(enabled=False)
-                part_ctx.register_udf(memory.function)
-                part_plan = replace_submessage(stage.partitioner, stage.output_placeholder, memory.scan())
-                decoded = ExecutionPlan.from_bytes(part_ctx, part_plan)
-                for j in range(stage.buckets):
-                    produced.setdefault(j, []).extend(b.to_pyarrow() for b in part_ctx.execute(decoded, j))
-        outputs[stage.stage_id] = produced
     assert any(s.output is ExchangeKind.REPARTITION for s in stages)
-    assert_same_result(pa.Table.from_batches(result), ctx.sql(sql).to_arrow_table(), ordered=False)
+    got = run_by_hand(stages, scan=_input_scan)
+    assert_same_result(got, ctx.sql(sql).to_arrow_table(), ordered=False)
 
 
 def test_a_stream_past_the_budget_is_landed_and_mapped(tmp_path: Path) -> None:

@@ -6,14 +6,11 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pytest
-from datafusion import ExecutionPlan
 
 from ballista_flight.plan.physical import PlanNode, snapshot
-from ballista_flight.plan.protowire import replace_submessage
-from ballista_flight.plan.session import make_context, memory_scan, placeholder
+from ballista_flight.plan.session import make_context, placeholder
 from ballista_flight.plan.stages import (
     ExchangeKind,
-    Stage,
     _broadcast_reads,
     cut_stages,
     fuse,
@@ -28,6 +25,7 @@ from ballista_flight.plan.stages import (
     to_dot,
 )
 from tests.compare import assert_same_result
+from tests.plan.by_hand import run_by_hand
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -81,42 +79,6 @@ def test_stages_of_a_join_and_aggregate(ctx: object) -> None:
     assert "ShuffleReadExec" in text
     assert f"Stage {final.stage_id}: 1 task" in text
     assert to_dot(stages).startswith("digraph")
-
-
-def run_by_hand(stages: list[Stage]) -> pa.Table:
-    """The planner's contract, without servers: splice, decode, execute partition by partition."""
-    outputs: dict[int, dict[int, dict[int, list[pa.RecordBatch]]]] = {}
-    result: list[pa.RecordBatch] = []
-    for stage in stages:
-        outputs[stage.stage_id] = {}
-        for p in range(stage.partitions):
-            plan = stage.plan
-            for inp in stage.inputs:
-                produced = outputs[inp.stage_id]
-                parts: list[list[pa.RecordBatch]] = [[] for _ in range(inp.partitions)]
-                for j in stage.reads[p].get(inp.stage_id, []):
-                    if inp.kind is ExchangeKind.REPARTITION:
-                        parts[j] = [b for t in produced.values() for b in t.get(j, [])]
-                    else:
-                        parts[j] = produced[j].get(0, [])
-                schema = next(b.schema for t in produced.values() for bs in t.values() for b in bs)
-                plan = replace_submessage(plan, inp.placeholder, memory_scan(parts, schema))
-            task_ctx = make_context(4)
-            batches = [b.to_pyarrow() for b in task_ctx.execute(ExecutionPlan.from_bytes(task_ctx, plan), p)]
-            batches = [b for b in batches if b.num_rows]
-            if stage.output is ExchangeKind.RESULT:
-                result += batches
-            elif stage.output is ExchangeKind.MERGE:
-                outputs[stage.stage_id][p] = {0: batches}
-            elif batches:
-                scan = memory_scan([batches], batches[0].schema)
-                part_plan = replace_submessage(stage.partitioner, stage.output_placeholder, scan)
-                pctx = make_context(4)
-                decoded = ExecutionPlan.from_bytes(pctx, part_plan)
-                outputs[stage.stage_id][p] = {
-                    j: [b.to_pyarrow() for b in pctx.execute(decoded, j)] for j in range(stage.buckets)
-                }
-    return pa.Table.from_batches(result)
 
 
 def test_running_stages_by_hand_gives_datafusion_rows(ctx: object) -> None:
