@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # loaded where used: a script may set the allocator up before pyarrow loads
+    import pyarrow as pa
+    from datafusion import SessionContext
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -22,3 +27,30 @@ def publish(text: str, out: Path, name: str) -> None:
     print(text)
     out.mkdir(parents=True, exist_ok=True)
     (out / name).write_text(text)
+
+
+def drain(ctx: SessionContext, data: bytes, partitions: int) -> int:
+    """Rows of every partition of the plan ``data``, read to the end at once, as a task runs them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from datafusion import ExecutionPlan
+
+    plan = ExecutionPlan.from_bytes(ctx, data)
+
+    def rows(partition: int) -> int:
+        return sum(batch.to_pyarrow().num_rows for batch in ctx.execute(plan, partition))
+
+    with ThreadPoolExecutor(max_workers=max(1, partitions)) as threads:
+        return sum(threads.map(rows, range(partitions)))
+
+
+def read_with_input_scan(partitions: list[list[pa.RecordBatch]], schema: pa.Schema) -> int:
+    """Rows of ``partitions`` read to the end through a consuming task's input scan (``executor/inputs.py``)."""
+    from datafusion import SessionContext
+
+    from ballista_flight.executor.inputs import MemoryInput
+
+    memory = MemoryInput(schema, partitions)
+    ctx = SessionContext().with_python_udf_inlining(enabled=False)
+    ctx.register_udf(memory.function)
+    return drain(ctx, memory.scan(), len(partitions))

@@ -21,29 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow as pa
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import RESULTS, publish  # noqa: E402
+from benchmarks.tpch import QUERIES, Engine, ballista_flight_engine, datafusion_engine  # noqa: E402
 from tests.compare import assert_same_result  # noqa: E402
-from tests.conftest import TPCH_TABLES, tpch_data  # noqa: E402
-
-QUERIES = ROOT / "benchmarks" / "tpch" / "queries"
-
-
-def _cluster(data: Path, shuffle: str, src: Path | None) -> tuple[object, object]:
-    import ballista_flight
-    from ballista_flight.standalone import StandaloneCluster
-
-    env = {"PYTHONPATH": str(src)} if src is not None else None
-    cluster = StandaloneCluster(executors=2, shuffle=shuffle, log_level="warning", env=env)
-    cluster.start()
-    ctx = ballista_flight.connect(cluster.uri)
-    for table in TPCH_TABLES:
-        ctx.register_parquet(table, f"{data / table}/")
-    return cluster, ctx
+from tests.conftest import tpch_data  # noqa: E402
 
 
 def main() -> int:
@@ -58,8 +42,6 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    from datafusion import SessionContext
-
     data = tpch_data(args.scale, 4)
     queries = args.queries or sorted(p.stem for p in QUERIES.glob("q*.sql"))
     sqls = {q: (QUERIES / f"{q}.sql").read_text() for q in queries}
@@ -68,39 +50,29 @@ def main() -> int:
     ).stdout.strip()
     worktree = Path(tempfile.mkdtemp(prefix="ab-base-"))
     subprocess.run(["git", "worktree", "add", "--detach", str(worktree), revision], cwd=ROOT, check=True)
-    reference = SessionContext()
-    for table in TPCH_TABLES:
-        reference.register_parquet(table, f"{data / table}/")
-    engines: dict[str, object] = {}
-    clusters = []
+    engines: dict[str, Engine] = {}
     try:
-        base_cluster, base_ctx = _cluster(data, args.shuffle, worktree / "src")
-        clusters.append(base_cluster)
-        head_cluster, head_ctx = _cluster(data, args.shuffle, None)
-        clusters.append(head_cluster)
-        engines = {
-            "datafusion": lambda sql: reference.sql(sql).to_arrow_table(),
-            f"base ({revision})": lambda sql: base_ctx.sql(sql).to_arrow(),  # type: ignore[attr-defined]
-            "this tree": lambda sql: head_ctx.sql(sql).to_arrow(),  # type: ignore[attr-defined]
-        }
+        engines["datafusion"] = datafusion_engine(data)
+        base = {"PYTHONPATH": str(worktree / "src")}
+        engines[f"base ({revision})"] = ballista_flight_engine(data, 2, args.shuffle, env=base)
+        engines["this tree"] = ballista_flight_engine(data, 2, args.shuffle)
         names = list(engines)
         seconds: dict[str, dict[str, list[float]]] = {n: {q: [] for q in queries} for n in names}
         for q, sql in sqls.items():  # warm-up pass, answers checked
-            expected = reference.sql(sql).to_arrow_table()
-            for name, run in engines.items():
-                got: pa.Table = run(sql)  # type: ignore[operator]
+            expected = engines["datafusion"].run(sql)
+            for name, engine in engines.items():
                 ordered = "order by" in sql.lower()
-                assert_same_result(got, expected, ordered=ordered, context=f"{q} on {name}")
+                assert_same_result(engine.run(sql), expected, ordered=ordered, context=f"{q} on {name}")
         for round_ in range(args.rounds):
             for i, (q, sql) in enumerate(sqls.items()):
                 shift = (i + round_) % len(names)
                 for name in names[shift:] + names[:shift]:
                     started = time.perf_counter()
-                    engines[name](sql)  # type: ignore[operator]
+                    engines[name].run(sql)
                     seconds[name][q].append(time.perf_counter() - started)
     finally:
-        for cluster in clusters:
-            cluster.stop()  # type: ignore[attr-defined]
+        for engine in engines.values():
+            engine.close()
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
     medians = {n: {q: statistics.median(v) for q, v in per.items()} for n, per in seconds.items()}
     lines = [

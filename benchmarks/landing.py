@@ -30,17 +30,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
-from datafusion import ExecutionPlan, SessionContext
+from datafusion import SessionContext
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ballista_flight.executor.task import coalesce  # noqa: E402
-from benchmarks import publish, script_parser  # noqa: E402
+from benchmarks import drain, publish, read_with_input_scan, script_parser  # noqa: E402
 from benchmarks.shuffle import COLUMNS  # noqa: E402
 from tests.conftest import tpch_data  # noqa: E402
 
@@ -62,37 +61,17 @@ def _write(directory: Path, parts: list[list[pa.RecordBatch]], schema: pa.Schema
                 writer.write_batch(batch)
 
 
-def _drain(ctx: SessionContext, data: bytes, partitions: int) -> int:
-    """Rows of every partition of the plan ``data``, read to the end as a task runs them (at once)."""
-    plan = ExecutionPlan.from_bytes(ctx, data)
-
-    def rows(partition: int) -> int:
-        return sum(batch.to_pyarrow().num_rows for batch in ctx.execute(plan, partition))
-
-    with ThreadPoolExecutor(max_workers=partitions) as threads:
-        return sum(threads.map(rows, range(partitions)))
-
-
-def _in_memory(parts: list[list[pa.RecordBatch]], schema: pa.Schema) -> int:
-    from ballista_flight.executor.inputs import MemoryInput
-
-    memory = MemoryInput(schema, [list(p) for p in parts])
-    ctx = SessionContext().with_python_udf_inlining(enabled=False)
-    ctx.register_udf(memory.function)
-    return _drain(ctx, memory.scan(), len(parts))
-
-
 def _file_scanned(directory: Path, parts: list[list[pa.RecordBatch]], schema: pa.Schema) -> int:
     from ballista_flight.executor.task import _scan
 
     _write(directory, parts, schema)
-    return _drain(SessionContext(), _scan(directory, schema, len(parts)), len(parts))
+    return drain(SessionContext(), _scan(directory, schema, len(parts)), len(parts))
 
 
 def _plan_round_trip(parts: list[list[pa.RecordBatch]], schema: pa.Schema) -> int:
     from ballista_flight.plan.session import memory_scan
 
-    return _drain(SessionContext(), memory_scan(parts, schema), len(parts))
+    return drain(SessionContext(), memory_scan(parts, schema), len(parts))
 
 
 def main() -> int:
@@ -112,7 +91,10 @@ def main() -> int:
         return table.num_rows
 
     ways: list[tuple[str, Callable[[], int]]] = [
-        ("in memory, read by the plan (the consumer's path)", lambda: _in_memory(parts, table.schema)),
+        (
+            "in memory, read by the plan (the consumer's path)",
+            lambda: read_with_input_scan(parts, table.schema),
+        ),
         ("IPC file, fresh (landing alone)", landing),
         ("IPC file, fresh, then scanned by the plan", lambda: _file_scanned(scratch, parts, table.schema)),
         (

@@ -45,7 +45,7 @@ from pyarrow import flight  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import publish, script_parser  # noqa: E402
+from benchmarks import publish, read_with_input_scan, script_parser  # noqa: E402
 from tests.conftest import tpch_data  # noqa: E402
 
 COLUMNS = "l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice, l_discount, l_tax, l_shipdate"
@@ -252,23 +252,8 @@ def _move(
 
 def _read_by_plan(parts: list[list[pa.RecordBatch]], schema: pa.Schema) -> float:
     """Seconds for the consumer's input scan to read every row of ``parts``, partitions at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from datafusion import ExecutionPlan, SessionContext
-
-    from ballista_flight.executor.inputs import MemoryInput
-
     started = time.perf_counter()
-    memory = MemoryInput(schema, parts)
-    ctx = SessionContext().with_python_udf_inlining(enabled=False)
-    ctx.register_udf(memory.function)
-    plan = ExecutionPlan.from_bytes(ctx, memory.scan())
-    with ThreadPoolExecutor(max_workers=max(1, len(parts))) as threads:
-        rows = sum(
-            threads.map(
-                lambda p: sum(b.to_pyarrow().num_rows for b in ctx.execute(plan, p)), range(len(parts))
-            )
-        )
+    rows = read_with_input_scan(parts, schema)
     if rows != sum(b.num_rows for batches in parts for b in batches):
         msg = f"the input scan read {rows} rows of {sum(len(p) for p in parts)} partitions' batches"
         raise SystemExit(msg)

@@ -154,14 +154,25 @@ def ballista_apache_engine(data: Path, libc: str | None = None, tasks: int | Non
 
 
 def ballista_flight_engine(
-    data: Path, executors: int, shuffle: str, partitions: int = 0, slots: int | None = None
+    data: Path,
+    executors: int,
+    shuffle: str,
+    partitions: int = 0,
+    slots: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Engine:
+    """A standalone cluster with the TPC-H tables registered; ``env`` goes to its processes."""
     import ballista_flight
     from ballista_flight.standalone import StandaloneCluster
 
     extra = ["--shuffle-partitions", str(partitions)] if partitions else []
     cluster = StandaloneCluster(
-        executors=executors, shuffle=shuffle, slots=slots, extra_scheduler_args=extra, log_level="warning"
+        executors=executors,
+        shuffle=shuffle,
+        slots=slots,
+        extra_scheduler_args=extra,
+        log_level="warning",
+        env=env,
     )
     cluster.start()
     ctx = ballista_flight.connect(cluster.uri)
