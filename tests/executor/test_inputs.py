@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from datafusion import ExecutionPlan, ScalarUDF, SessionContext
 
-from ballista_flight.executor.inputs import InputBudget, MemoryInput
+from ballista_flight.executor.inputs import InputBudget, MemoryInput, aligned_for_rust
 from ballista_flight.executor.metrics import plan_metrics
 from ballista_flight.executor.task import SMALL_ROWS, Source, coalesce_small, read_source, scan_schema
 from ballista_flight.plan.physical import snapshot
@@ -182,3 +182,33 @@ def test_local_data_is_used_where_it_lies_and_takes_no_budget(tmp_path: Path) ->
         assert fetched.local > 0
         assert fetched.held == fetched.remote == 0
     assert budget.held == budget.landed_bytes == 0
+
+
+def _off_by_eight(array: pa.Array) -> pa.Array:
+    """``array`` with its values copied to an address 8 bytes past a 16-byte boundary."""
+    validity, values = array.buffers()
+    room = pa.allocate_buffer(values.size + 16)
+    start = 8 if room.address % 16 == 0 else 0
+    memoryview(room).cast("B")[start : start + values.size] = memoryview(values).cast("B")
+    moved = room.slice(start, values.size)
+    return pa.Array.from_buffers(array.type, len(array), [validity, moved], offset=array.offset)
+
+
+def test_decimals_off_their_boundary_are_copied_once_and_nothing_else_is() -> None:
+    batch = _batch(0, 1000)
+    wide = batch.schema.get_field_index("sum(t.x)")
+    columns = batch.columns
+    columns[wide] = _off_by_eight(columns[wide])
+    shifted = pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+    assert shifted.column(wide).buffers()[1].address % 16 == 8
+    (fixed,) = aligned_for_rust([shifted], shifted.schema)
+    assert fixed.column(wide).buffers()[1].address % 16 == 0
+    assert fixed.equals(batch)
+
+    def addresses(b: pa.RecordBatch, i: int) -> list[int]:
+        return [buf.address for buf in b.column(i).buffers() if buf is not None]
+
+    for i in range(batch.num_columns):
+        if i != wide:
+            assert addresses(fixed, i) == addresses(shifted, i), "only the decimal column is copied"
+    assert aligned_for_rust([batch], batch.schema)[0] is batch, "an aligned batch is kept as it is"

@@ -17,8 +17,8 @@ in the plan, whatever its length. DataFusion hands the function slices of it no
 longer than the session's batch size, and the function answers each with the
 same slice of the batch. The function is registered by name in the task's
 session before the plan is decoded. The batches stay where Flight or the
-shuffle store put them; the one copy on the way in is made on arrival, of the
-buffers gRPC left misaligned (``FETCH_OPTIONS``).
+shuffle store put them: executors' streams arrive with their buffers aligned
+(``shuffle.framing``), so nothing on the way in is copied.
 
 Fetched batches held in memory count against the executor's ``InputBudget``
 (``--input-memory-limit``); a stream arriving past it is written to a file and
@@ -42,12 +42,58 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-# Fetches ask pyarrow to align what it receives: gRPC leaves buffers at any address, and
-# DataFusion (arrow-rs) copies a misaligned buffer whole each time a slice of it crosses
-# into Rust; aligned once on arrival, every slice crosses as it is.
+# Fetches ask pyarrow to align what it receives: DataFusion (arrow-rs) copies a misaligned
+# buffer whole each time a slice of it crosses into Rust; aligned once on arrival, every
+# slice crosses as it is. Executors pad their streams so that their bodies arrive aligned
+# (``shuffle.framing``) and this finds nothing to copy; it still guards any other sender.
 FETCH_OPTIONS = flight.FlightCallOptions(
     read_options=pa.ipc.IpcReadOptions(ensure_alignment=pa.ipc.Alignment.DataTypeSpecific)
 )
+
+# arrow-rs keeps 16-byte values (decimals: i128, i256) on 16-byte boundaries; pyarrow's
+# alignment check above asks only 8 of them.
+_WIDE_ALIGNMENT = 16
+
+
+def _holds_wide(type_: pa.DataType) -> bool:
+    """Whether some buffer of ``type_`` holds values arrow-rs wants 16-byte aligned."""
+    if pa.types.is_decimal128(type_) or pa.types.is_decimal256(type_):
+        return True
+    if pa.types.is_dictionary(type_):
+        return _holds_wide(type_.value_type)
+    return any(_holds_wide(type_.field(i).type) for i in range(type_.num_fields))
+
+
+def _off_boundary(array: pa.Array) -> bool:
+    """Whether ``array``'s values (any buffer, nested) lie off 16-byte boundaries."""
+    buffers = array.buffers()
+    if pa.types.is_decimal(array.type):
+        buffers = buffers[1:]  # the validity bitmap is read a byte at a time
+    return any(buf is not None and buf.size and buf.address % _WIDE_ALIGNMENT for buf in buffers)
+
+
+def aligned_for_rust(batches: list[pa.RecordBatch], schema: pa.Schema) -> list[pa.RecordBatch]:
+    """``batches`` with each column of 16-byte values that lies 8 bytes off its boundary copied.
+
+    arrow-rs would copy such a buffer whole every time a slice of it crossed into Rust, once
+    per batch-size slice of it; here it is copied once. IPC bodies (an IPC file memory-mapped,
+    a Flight stream) align buffers on 8 bytes; the executors' streams and round batch sizes
+    keep most decimals on 16 (``shuffle.framing``).
+    """
+    wide = [i for i, field in enumerate(schema) if _holds_wide(field.type)]
+    if not wide:
+        return batches
+    out = []
+    for batch in batches:
+        columns = batch.columns
+        copied = False
+        for i in wide:
+            if _off_boundary(columns[i]):
+                columns[i] = pa.concat_arrays([columns[i]])
+                copied = True
+        out.append(pa.RecordBatch.from_arrays(columns, schema=batch.schema) if copied else batch)
+    return out
+
 
 TOKEN = pa.run_end_encoded(pa.int32(), pa.int64())
 _TOKENS = pa.schema([pa.field("token", TOKEN)])

@@ -48,6 +48,7 @@ from ballista_flight.peers import ClientPool
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.proto import flight_actions_pb2 as actions_pb
 from ballista_flight.security import internal_credentials, scheme, server_options
+from ballista_flight.shuffle.framing import aligned_stream
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
 from ballista_flight.tickets import sign, verify
 
@@ -298,7 +299,7 @@ class ExecutorServer(flight.FlightServerBase):
             reader = self.store.read(PartitionKey(f.job_id, f.stage_id, f.map_partition, f.bucket))
             with self._running_lock:
                 self.fetches_served += 1
-            return flight.RecordBatchStream(reader)
+            return aligned_stream(reader)
         if kind == "task":
             with job_context(parsed.task.job_id):
                 return self._task_stream(parsed.task)

@@ -26,7 +26,7 @@ import pyarrow as pa
 from datafusion import ExecutionPlan, RuntimeEnvBuilder, ScalarUDF, SessionConfig, SessionContext
 
 from ballista_flight.errors import PlanningError, TaskFailed, datafusion_message
-from ballista_flight.executor.inputs import InputBudget, MemoryInput, land
+from ballista_flight.executor.inputs import InputBudget, MemoryInput, aligned_for_rust, land
 from ballista_flight.executor.metrics import plan_metrics
 from ballista_flight.objectstore import process_stores
 from ballista_flight.plan.protowire import replace_all, replace_submessage
@@ -175,8 +175,8 @@ def read_source(source: Source, schema: pa.Schema, budget: InputBudget, land_dir
 
 
 def _usable(batches: list[pa.RecordBatch], schema: pa.Schema) -> list[pa.RecordBatch]:
-    """The non-empty batches under ``schema``, small neighbours joined."""
-    return coalesce_small([_conform(b, schema) for b in batches if b.num_rows])
+    """The non-empty batches under ``schema``, small neighbours joined, decimals aligned."""
+    return aligned_for_rust(coalesce_small([_conform(b, schema) for b in batches if b.num_rows]), schema)
 
 
 def _fetch(

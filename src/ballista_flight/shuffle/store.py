@@ -2,8 +2,8 @@
 
 One store serves both modes: ``memory`` keeps record batches in the process
 under a byte budget and spills whole partitions to Arrow IPC files past it;
-``disk`` is the same store with a budget of zero. Partitions are served as
-``RecordBatchReader``s so Flight streams them batch by batch, in C.
+``disk`` is the same store with a budget of zero. Partitions are read out as
+``RecordBatchReader``s, which ``shuffle.framing`` streams batch by batch.
 """
 
 from __future__ import annotations
@@ -112,8 +112,6 @@ class ShuffleStore:
                 )
             raise ShuffleError(msg)
         if stored.batches is not None:
-            # A table's reader hands batches out in C++; a reader over a Python list takes
-            # the GIL for every batch, which a busy executor makes Flight wait for.
             return pa.Table.from_batches(stored.batches, stored.schema).to_reader()
         assert stored.path is not None
         try:
