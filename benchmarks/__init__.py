@@ -45,12 +45,16 @@ def drain(ctx: SessionContext, data: bytes, partitions: int) -> int:
 
 
 def read_with_input_scan(partitions: list[list[pa.RecordBatch]], schema: pa.Schema) -> int:
-    """Rows of ``partitions`` read to the end through a consuming task's input scan (``executor/inputs.py``)."""
-    from datafusion import SessionContext
-
+    """Rows of ``partitions`` read to the end through a consuming task's input scan (``executor/inputs.py``),
+    in a session set up as a task's is (the cluster's default batch size: one call of the input's
+    function per batch a map task wrote)."""
+    from ballista_flight.config import SchedulerConfig
     from ballista_flight.executor.inputs import MemoryInput
+    from ballista_flight.plan.session import make_context
 
     memory = MemoryInput(schema, partitions)
-    ctx = SessionContext().with_python_udf_inlining(enabled=False)
+    batch_size = SchedulerConfig.model_fields["batch_size"].default
+    settings = {"datafusion.execution.batch_size": str(batch_size)}
+    ctx = make_context(len(partitions), settings).with_python_udf_inlining(enabled=False)
     ctx.register_udf(memory.function)
     return drain(ctx, memory.scan(), len(partitions))
