@@ -817,6 +817,14 @@ QUERIES: list[Q] = [
         f"SELECT COUNT(*) AS n FROM (SELECT * FROM {CUSTOMERS} LIMIT 10)",
     ),
     Q(
+        # Dictionary columns cross exchanges with a dictionary per batch (Flight sends each
+        # before its batches), as sort keys, payload and a join's build side.
+        "dictionary_columns",
+        f"SELECT o.k, o.o_id, c.seg FROM (SELECT arrow_cast(o_status, 'Dictionary(Int32, Utf8)') AS k, "
+        f"o_id, o_cust FROM {ORDERS}) o JOIN (SELECT c_id, arrow_cast(c_segment, 'Dictionary(Int8, Utf8)') "
+        f"AS seg FROM {CUSTOMERS}) c ON o.o_cust = c.c_id ORDER BY o.k, o.o_id",
+    ),
+    Q(
         "having",
         f"SELECT o_cust, COUNT(*) AS n, SUM(o_amount) AS s FROM {ORDERS} GROUP BY o_cust "
         f"HAVING COUNT(*) >= 10 OR SUM(o_amount) IS NULL",

@@ -115,3 +115,25 @@ def test_failed_copy_leaves_no_files(client: ballista_flight.Context, tmp_path: 
     assert not target.exists() or _files(target) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source"], "temporary files were left"
     client.deregister_table("w_failing")
+
+
+@pytest.mark.parametrize("query", ["ordered", "grouped"])
+def test_copy_of_dictionary_columns(
+    query: str, client: ballista_flight.Context, reference: SessionContext, tmp_path: Path
+) -> None:
+    """Every batch of a task's rows may carry its own dictionary: all of them are written."""
+    sql = {
+        "ordered": "SELECT arrow_cast(o_orderstatus, 'Dictionary(Int32, Utf8)') AS s, o_orderkey FROM orders "
+        "ORDER BY o_orderkey",
+        "grouped": "SELECT arrow_cast(o_orderstatus, 'Dictionary(Int32, Utf8)') AS s, count(*) AS n FROM orders "
+        "GROUP BY 1",
+    }[query]
+    target = tmp_path / "dict.parquet"
+    result = client.execute(f"COPY ({sql}) TO '{target}' STORED AS PARQUET")
+    expected = reference.sql(sql).to_arrow_table()
+    assert result.column("count").to_pylist() == [expected.num_rows]
+    back = pq.read_table(target)
+    plain = pa.schema(
+        [pa.field(f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type) for f in expected.schema]
+    )
+    assert_same_result(back.cast(plain), expected.cast(plain), ordered=False)

@@ -167,10 +167,10 @@ def test_a_failing_stream_leaves_no_file_and_no_budget(tmp_path: Path) -> None:
 
 
 def test_local_data_is_used_where_it_lies_and_takes_no_budget(tmp_path: Path) -> None:
-    batches = [_batch(0, 50), _batch(50, 50)]
+    batches = [_batch(0, 50), _batch(51, 50)]  # the second with another dictionary
     schema = batches[0].schema
-    path = tmp_path / "stored.arrow"
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+    path = tmp_path / "stored.arrows"  # as the shuffle store writes it
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
         for b in batches:
             writer.write_batch(b)
     budget = InputBudget(0)

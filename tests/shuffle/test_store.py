@@ -73,6 +73,19 @@ def test_disk_mode_writes_ipc_files(tmp_path: Path) -> None:
     assert got.equals(pa.Table.from_batches(data))
 
 
+def test_a_dictionary_per_batch_survives_the_disk(tmp_path: Path) -> None:
+    """A map task's batches each carry their own dictionary (DataFusion builds one per batch)."""
+    store = ShuffleStore(tmp_path, memory_limit=0)
+    data = [
+        pa.record_batch({"d": pa.array([f"v{(i + shift) % 7}" for i in range(100)]).dictionary_encode()})
+        for shift in (0, 3)
+    ]
+    assert not data[0].column(0).dictionary.equals(data[1].column(0).dictionary)
+    key = PartitionKey("j3", 0, 0, 0)
+    store.put(key, data[0].schema, data)
+    assert store.read(key).read_all().equals(pa.Table.from_batches(data))
+
+
 def test_missing_partition_and_ttl(tmp_path: Path) -> None:
     store = ShuffleStore(tmp_path, memory_limit=0)
     with pytest.raises(ShuffleError, match="not found"):

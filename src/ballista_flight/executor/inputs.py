@@ -219,15 +219,16 @@ class InputBudget:
 
 
 def land(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path) -> pa.Table:
-    """``batches`` written to an IPC file at ``path``, read back memory-mapped.
+    """``batches`` written to an IPC stream file at ``path``, read back memory-mapped.
 
-    The file is unlinked at once: its pages live while the batches do (a mapping
+    The stream format, not the file format: it allows a new dictionary per batch. The
+    file is unlinked at once: its pages live while the batches do (a mapping
     outlives the name), and nothing is left behind if the task dies.
     """
     try:
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
             for batch in batches:
                 writer.write_batch(batch)
-        return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        return pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
     finally:
         path.unlink(missing_ok=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-import shutil
 import time
 import uuid
 import weakref
@@ -23,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-from datafusion import ExecutionPlan, RuntimeEnvBuilder, ScalarUDF, SessionConfig, SessionContext
+from datafusion import ExecutionPlan, RuntimeEnvBuilder, ScalarUDF, SessionContext
 
 from ballista_flight.errors import PlanningError, TaskFailed, datafusion_message
 from ballista_flight.executor.inputs import InputBudget, MemoryInput, aligned_for_rust, land
 from ballista_flight.executor.metrics import plan_metrics
 from ballista_flight.objectstore import process_stores
 from ballista_flight.plan.protowire import replace_all, replace_submessage
-from ballista_flight.plan.session import REQUIRED_SETTINGS, make_context, memory_scan
+from ballista_flight.plan.session import make_context, memory_scan
 from ballista_flight.plan.writes import task_dir, task_url
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
@@ -76,19 +75,6 @@ def schema_from_ipc(data: bytes) -> pa.Schema:
     return pa.ipc.read_schema(pa.py_buffer(data))
 
 
-class TaskDir:
-    """A scratch directory for one write task's rows, removed when the task ends."""
-
-    def __init__(self, root: Path, task: pb.TaskTicket) -> None:
-        name = f"{task.job_id}-{task.stage_id}-{task.partition}-{uuid.uuid4().hex[:6]}"
-        self.path = root / "tasks" / name
-        self.path.mkdir(parents=True, exist_ok=True)
-
-    def cleanup(self) -> None:
-        """Remove the directory and its files."""
-        shutil.rmtree(self.path, ignore_errors=True)
-
-
 def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """``batch`` under ``schema``: relabelled when only names or nullability differ, else cast."""
     if batch.schema.equals(schema, check_metadata=False):
@@ -111,20 +97,6 @@ def scan_schema(schema: pa.Schema) -> pa.Schema:
         seen[field.name] = count + 1
         fields.append(field if count == 0 else field.with_name(f"{field.name}#{count}"))
     return pa.schema(fields, metadata=schema.metadata)
-
-
-def _scan(directory: Path, schema: pa.Schema, partitions: int) -> bytes:
-    """Plan bytes of a scan with one partition per file of ``directory``, in name order."""
-    settings = dict(REQUIRED_SETTINGS)
-    settings["datafusion.optimizer.repartition_file_scans"] = "false"
-    settings["datafusion.execution.collect_statistics"] = "false"
-    ctx = SessionContext(SessionConfig(settings).with_target_partitions(partitions))
-    ctx.register_arrow("shuffle", f"{directory}/", schema=schema)
-    plan = ctx.table("shuffle").execution_plan()
-    if plan.partition_count != partitions:
-        msg = f"shuffle scan has {plan.partition_count} partitions, expected {partitions}"
-        raise TaskFailed(msg)
-    return bytes(plan.to_bytes())
 
 
 @dataclass
@@ -151,7 +123,7 @@ def read_source(source: Source, schema: pa.Schema, budget: InputBudget, land_dir
             table = source.reader.read_all()
         else:
             assert source.path is not None
-            table = pa.ipc.open_file(pa.memory_map(str(source.path))).read_all()
+            table = pa.ipc.open_stream(pa.memory_map(str(source.path))).read_all()
         return Fetched(_usable(table.to_batches(), schema), local=table.nbytes)
     batches: list[pa.RecordBatch] = []
     held = 0
@@ -162,7 +134,7 @@ def read_source(source: Source, schema: pa.Schema, budget: InputBudget, land_dir
                 batches.append(batch)
                 continue
             rest = (_conform(b, schema) for b in source.reader)
-            path = land_dir / f"{uuid.uuid4().hex}.arrow"
+            path = land_dir / f"{uuid.uuid4().hex}.arrows"
             landed = land(itertools.chain([_conform(batch, schema)], rest), schema, path)
             budget.landed(landed.nbytes)
             batches.extend(landed.to_batches())
@@ -334,12 +306,10 @@ def run_shuffle_task(
     open_source: Open,
     pool: ThreadPoolExecutor,
     store: ShuffleStore,
-    scratch_root: Path,
     worker: Worker,
 ) -> pb.TaskStatus:
     """Run a map task and keep its output in ``store``, bucketed for its consumer."""
     started = time.perf_counter()
-    scratch = TaskDir(scratch_root, task) if task.output == pb.OUTPUT_WRITE else None
     stats = TaskInputs()
     try:
         plan_bytes, stats = prepare_plan(task, open_source, pool, worker)
@@ -359,15 +329,12 @@ def run_shuffle_task(
         elif task.output == pb.OUTPUT_REPARTITION:
             _run_repartition_output(task, plan_bytes, store, status, stats, worker)
         elif task.output == pb.OUTPUT_WRITE:
-            assert scratch is not None
-            _run_write_output(task, plan_bytes, scratch, status, stats, worker)
+            _run_write_output(task, plan_bytes, status, stats, worker)
         else:
             msg = f"task output kind {task.output} is not a shuffle"
             raise TaskFailed(msg)
     finally:
         worker.inputs.release(stats.held_bytes)
-        if scratch is not None:
-            scratch.cleanup()
     # A write keeps no shuffle output: nothing to fetch, nothing to recompute if we are lost.
     status.empty = status.rows == 0 or task.output == pb.OUTPUT_WRITE
     if status.empty:
@@ -511,7 +478,6 @@ def _run_repartition_output(
 def _run_write_output(
     task: pb.TaskTicket,
     plan_bytes: bytes,
-    scratch: TaskDir,
     status: pb.TaskStatus,
     stats: TaskInputs,
     worker: Worker,
@@ -520,7 +486,8 @@ def _run_write_output(
 
     A DataSinkExec writes partition 0 of its input. A whole-stage task's plan holds
     only its own rows, so it goes under the sink through a coalesce; otherwise the
-    task's partition goes through a local Arrow IPC file, scanned as one partition.
+    task's partitions are run and their rows held as fetched input is (in memory under
+    the executor's input budget, landed past it), then read by the sink as one partition.
     """
     if task.sink_whole:
         sink_plan = replace_submessage(task.sink_whole, task.output_placeholder, plan_bytes)
@@ -529,34 +496,25 @@ def _run_write_output(
     ctx = worker.context(task, stats)
     plan = decode(ctx, plan_bytes)
     partitions = range(task.stage_partitions) if task.all_partitions else [task.partition]
-    directory = scratch.path / "out"
-    directory.mkdir()
     executed = time.perf_counter()
-    schema: pa.Schema | None = None
-    sink: pa.OSFile | None = None
-    writer: pa.ipc.RecordBatchFileWriter | None = None
-    try:
-        for partition in partitions:
-            for batch in execute(ctx, plan, partition):
-                if writer is None:
-                    schema = scan_schema(batch.schema)
-                    sink = pa.OSFile(str(directory / "p000000.arrow"), "wb")
-                    writer = pa.ipc.new_file(sink, schema)
-                assert schema is not None
-                writer.write_batch(_conform(batch, schema))
-    finally:
-        if writer is not None:
-            writer.close()
-        if sink is not None:
-            sink.close()
+    batches = (batch for partition in partitions for batch in execute(ctx, plan, partition))
+    first = next(batches, None)
+    if first is None:
+        status.execute_s = time.perf_counter() - executed
+        return  # no rows: nothing to write
+    schema = scan_schema(first.schema)
+    rows = pa.RecordBatchReader.from_batches(
+        schema, (_conform(b, schema) for b in itertools.chain([first], batches))
+    )
+    held = read_source(Source(reader=rows, remote=True), schema, worker.inputs, worker.land_dir)
+    stats.held_bytes += held.held
     status.execute_s = time.perf_counter() - executed
-    if schema is None:
-        return  # no rows: no files
+    scan = TaskInputs()  # the sink's session reads the rows; the stage's functions stay in its own
     _write(
         task,
-        replace_submessage(task.sink, task.output_placeholder, _scan(directory, schema, 1)),
+        replace_submessage(task.sink, task.output_placeholder, in_memory(schema, [held.batches], scan)),
         status,
-        worker.context(task),
+        worker.context(task, scan),
     )
 
 

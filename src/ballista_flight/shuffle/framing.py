@@ -108,6 +108,21 @@ def aligned_batches(
         yield batch, aligner.pad(batch)
 
 
-def aligned_stream(reader: pa.RecordBatchReader) -> flight.GeneratorStream:
-    """A DoGet stream of ``reader``'s batches, each body arriving aligned."""
+def has_dictionary(schema: pa.Schema) -> bool:
+    """Whether some column of ``schema`` is, or holds, a dictionary: pyarrow's GeneratorStream
+    sends no dictionary messages, so such a stream must go through a RecordBatchStream."""
+    return any(_holds_dictionary(field.type) for field in schema)
+
+
+def _holds_dictionary(type_: pa.DataType) -> bool:
+    if pa.types.is_dictionary(type_):
+        return True
+    return any(_holds_dictionary(type_.field(i).type) for i in range(type_.num_fields))
+
+
+def aligned_stream(reader: pa.RecordBatchReader) -> flight.FlightDataStream:
+    """A DoGet stream of ``reader``'s batches, each body arriving aligned (a schema with
+    dictionaries is streamed as it is: the receiver's copy aligns it)."""
+    if has_dictionary(reader.schema):
+        return flight.RecordBatchStream(reader)
     return flight.GeneratorStream(reader.schema, aligned_batches(reader.schema, reader))

@@ -1,7 +1,7 @@
 """Where an executor keeps shuffle partitions until their consumers fetch them.
 
 One store serves both modes: ``memory`` keeps record batches in the process
-under a byte budget and spills whole partitions to Arrow IPC files past it;
+under a byte budget and spills whole partitions to Arrow IPC stream files past it;
 ``disk`` is the same store with a budget of zero. Partitions are read out as
 ``RecordBatchReader``s, which ``shuffle.framing`` streams batch by batch.
 """
@@ -89,9 +89,10 @@ class ShuffleStore:
     def _write(self, key: PartitionKey, schema: pa.Schema, batches: list[pa.RecordBatch]) -> Path:
         directory = self._dir / key.job_id / str(key.stage_id)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{key.map_partition}-{key.bucket}.arrow"
+        path = directory / f"{key.map_partition}-{key.bucket}.arrows"
         tmp = path.with_suffix(".tmp")
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        # The stream format, not the file format: it allows a new dictionary per batch.
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
             for batch in batches:
                 writer.write_batch(batch)
         tmp.rename(path)
@@ -115,7 +116,7 @@ class ShuffleStore:
             return pa.Table.from_batches(stored.batches, stored.schema).to_reader()
         assert stored.path is not None
         try:
-            table = pa.ipc.open_file(pa.memory_map(str(stored.path))).read_all()
+            table = pa.ipc.open_stream(pa.memory_map(str(stored.path))).read_all()
             return table.to_reader()
         except FileNotFoundError as exc:
             msg = f"shuffle file vanished: {stored.path}"
