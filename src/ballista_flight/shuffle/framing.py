@@ -85,7 +85,11 @@ class BodyAligner:
         self._usable = len(schema) > 0
         if not self._usable:
             return
-        reference = pa.record_batch([pa.nulls(1, field.type) for field in schema], schema=schema)
+        try:
+            reference = pa.record_batch([pa.nulls(1, field.type) for field in schema], schema=schema)
+        except pa.ArrowException:  # a type without nulls to measure: sent unpadded, still correct
+            self._usable = False
+            return
         self._header = _header_size(reference)
         self._buffers = _buffer_count(reference)
 
