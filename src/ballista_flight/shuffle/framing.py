@@ -1,4 +1,4 @@
-"""Flight streams whose record batch bodies arrive 8-byte aligned.
+"""Flight streams whose record batch bodies arrive 64-byte aligned.
 
 A Flight data message is the protobuf ``FlightData``: ``data_header`` (field 2,
 the IPC metadata), ``app_metadata`` (3) and ``data_body`` (1000), in that order
