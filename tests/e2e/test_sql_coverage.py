@@ -825,6 +825,16 @@ QUERIES: list[Q] = [
         f"AS seg FROM {CUSTOMERS}) c ON o.o_cust = c.c_id ORDER BY o.k, o.o_id",
     ),
     Q(
+        # Types whose buffers the executors' stream padding and the consumer's alignment must get
+        # right: 16- and 32-byte decimals, maps, lists of structs, nested dictionaries, views.
+        "many_types_through_an_exchange",
+        f"SELECT o_id, arrow_cast(o_amount, 'Decimal256(40, 2)') AS d256, map(['a', 'b'], [o_id, o_cust]) AS m, "
+        f"make_array(named_struct('k', o_id, 'v', o_status)) AS ls, "
+        f"named_struct('s', arrow_cast(o_status, 'Dictionary(Int32, Utf8)'), 'n', o_id) AS sd, "
+        f"arrow_cast(o_id, 'Duration(Millisecond)') AS du, arrow_cast(o_note, 'LargeUtf8') AS lu, "
+        f"arrow_cast(o_note, 'BinaryView') AS bv FROM {ORDERS} ORDER BY o_id",
+    ),
+    Q(
         "having",
         f"SELECT o_cust, COUNT(*) AS n, SUM(o_amount) AS s FROM {ORDERS} GROUP BY o_cust "
         f"HAVING COUNT(*) >= 10 OR SUM(o_amount) IS NULL",
