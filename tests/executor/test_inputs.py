@@ -15,6 +15,7 @@ from ballista_flight.executor.task import SMALL_ROWS, Source, coalesce_small, re
 from ballista_flight.plan.physical import snapshot
 from ballista_flight.plan.session import make_context, placeholder
 from ballista_flight.plan.stages import ExchangeKind, cut_stages
+from ballista_flight.shuffle.store import write_ipc
 from tests.compare import assert_same_result
 from tests.plan.by_hand import run_by_hand
 
@@ -169,10 +170,8 @@ def test_a_failing_stream_leaves_no_file_and_no_budget(tmp_path: Path) -> None:
 def test_local_data_is_used_where_it_lies_and_takes_no_budget(tmp_path: Path) -> None:
     batches = [_batch(0, 50), _batch(51, 50)]  # the second with another dictionary
     schema = batches[0].schema
-    path = tmp_path / "stored.arrows"  # as the shuffle store writes it
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-        for b in batches:
-            writer.write_batch(b)
+    path = tmp_path / "stored.arrows"
+    write_ipc(path, schema, batches)  # as the shuffle store writes its partitions
     budget = InputBudget(0)
     for source in (Source(path=path), Source(reader=pa.Table.from_batches(batches).to_reader())):
         fetched = read_source(source, schema, budget, tmp_path)

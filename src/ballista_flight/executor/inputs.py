@@ -37,6 +37,7 @@ from datafusion import ScalarUDF, SessionConfig, SessionContext, col, udf
 from pyarrow import flight
 
 from ballista_flight.errors import TaskFailed
+from ballista_flight.shuffle.store import read_mapped, write_ipc
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -219,16 +220,14 @@ class InputBudget:
 
 
 def land(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path) -> pa.Table:
-    """``batches`` written to an IPC stream file at ``path``, read back memory-mapped.
+    """``batches`` written to an IPC file at ``path`` as the shuffle store writes its own, read
+    back memory-mapped.
 
-    The stream format, not the file format: it allows a new dictionary per batch. The
-    file is unlinked at once: its pages live while the batches do (a mapping
+    The file is unlinked at once: its pages live while the batches do (a mapping
     outlives the name), and nothing is left behind if the task dies.
     """
     try:
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
-        return pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+        write_ipc(path, schema, batches)
+        return read_mapped(path)
     finally:
         path.unlink(missing_ok=True)

@@ -32,7 +32,7 @@ from ballista_flight.plan.protowire import replace_all, replace_submessage
 from ballista_flight.plan.session import make_context, memory_scan
 from ballista_flight.plan.writes import task_dir, task_url
 from ballista_flight.proto import ballista_flight_pb2 as pb
-from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
+from ballista_flight.shuffle.store import PartitionKey, ShuffleStore, read_mapped
 from ballista_flight.udfs import load
 
 log = logging.getLogger("ballista_flight.executor")
@@ -123,7 +123,7 @@ def read_source(source: Source, schema: pa.Schema, budget: InputBudget, land_dir
             table = source.reader.read_all()
         else:
             assert source.path is not None
-            table = pa.ipc.open_stream(pa.memory_map(str(source.path))).read_all()
+            table = read_mapped(source.path)
         return Fetched(_usable(table.to_batches(), schema), local=table.nbytes)
     batches: list[pa.RecordBatch] = []
     held = 0

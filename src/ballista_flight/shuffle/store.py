@@ -14,13 +14,30 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pyarrow as pa
 
 from ballista_flight.errors import ShuffleError
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 log = logging.getLogger("ballista_flight.shuffle")
+
+
+def write_ipc(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+    """``batches`` as an Arrow IPC file at ``path``, as the store and the executors' landed
+    inputs keep them: the stream format, not the file format, as it allows a new dictionary
+    per batch (DataFusion builds one per batch)."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+
+
+def read_mapped(path: Path) -> pa.Table:
+    """The batches of a file ``write_ipc`` wrote, memory-mapped: nothing is copied."""
+    return pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
 
 
 class PartitionKey(NamedTuple):
@@ -91,10 +108,7 @@ class ShuffleStore:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{key.map_partition}-{key.bucket}.arrows"
         tmp = path.with_suffix(".tmp")
-        # The stream format, not the file format: it allows a new dictionary per batch.
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
+        write_ipc(tmp, schema, batches)
         tmp.rename(path)
         return path
 
@@ -116,8 +130,7 @@ class ShuffleStore:
             return pa.Table.from_batches(stored.batches, stored.schema).to_reader()
         assert stored.path is not None
         try:
-            table = pa.ipc.open_stream(pa.memory_map(str(stored.path))).read_all()
-            return table.to_reader()
+            return read_mapped(stored.path).to_reader()
         except FileNotFoundError as exc:
             msg = f"shuffle file vanished: {stored.path}"
             raise ShuffleError(msg) from exc
