@@ -36,6 +36,7 @@ import pyarrow as pa
 from datafusion import ScalarUDF, SessionConfig, SessionContext, col, udf
 from pyarrow import flight
 
+from ballista_flight.arrowtypes import holds
 from ballista_flight.errors import TaskFailed
 from ballista_flight.shuffle.store import read_mapped, write_ipc
 
@@ -56,13 +57,9 @@ FETCH_OPTIONS = flight.FlightCallOptions(
 _WIDE_ALIGNMENT = 16
 
 
-def _holds_wide(type_: pa.DataType) -> bool:
-    """Whether some buffer of ``type_`` holds values arrow-rs wants 16-byte aligned."""
-    if pa.types.is_decimal128(type_) or pa.types.is_decimal256(type_):
-        return True
-    if pa.types.is_dictionary(type_):
-        return _holds_wide(type_.value_type)
-    return any(_holds_wide(type_.field(i).type) for i in range(type_.num_fields))
+def _is_wide(type_: pa.DataType) -> bool:
+    """Whether ``type_``'s values are ones arrow-rs wants 16-byte aligned."""
+    return bool(pa.types.is_decimal128(type_) or pa.types.is_decimal256(type_))
 
 
 def _off_boundary(array: pa.Array) -> bool:
@@ -81,7 +78,7 @@ def aligned_for_rust(batches: list[pa.RecordBatch], schema: pa.Schema) -> list[p
     a Flight stream) align buffers on 8 bytes; the executors' streams and round batch sizes
     keep most decimals on 16 (``shuffle.framing``).
     """
-    wide = [i for i, field in enumerate(schema) if _holds_wide(field.type)]
+    wide = [i for i, field in enumerate(schema) if holds(field.type, _is_wide)]
     if not wide:
         return batches
     out = []

@@ -48,7 +48,7 @@ from ballista_flight.peers import ClientPool
 from ballista_flight.proto import ballista_flight_pb2 as pb
 from ballista_flight.proto import flight_actions_pb2 as actions_pb
 from ballista_flight.security import internal_credentials, scheme, server_options
-from ballista_flight.shuffle.framing import aligned_stream, has_dictionary
+from ballista_flight.shuffle.framing import aligned_stream, generated_stream
 from ballista_flight.shuffle.store import PartitionKey, ShuffleStore
 from ballista_flight.tickets import sign, verify
 
@@ -361,9 +361,7 @@ class ExecutorServer(flight.FlightServerBase):
                 raise to_flight_error(exc) from None
             self._report_result_done(task, rows, time.perf_counter() - started, stats)
 
-        if has_dictionary(schema):
-            return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(schema, generate()))
-        return flight.GeneratorStream(schema, generate())
+        return generated_stream(schema, generate())
 
     def _report_result_done(
         self, task: pb.TaskTicket, rows: int, elapsed_s: float, stats: TaskInputs

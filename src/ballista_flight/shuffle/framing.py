@@ -29,6 +29,8 @@ from collections.abc import Iterable, Iterator
 import pyarrow as pa
 from pyarrow import flight
 
+from ballista_flight.arrowtypes import holds
+
 ALIGNMENT = 64
 _HEADER_TAG = 1  # field 2, length-delimited: one byte
 _METADATA_TAG = 1  # field 3
@@ -112,21 +114,23 @@ def aligned_batches(
         yield batch, aligner.pad(batch)
 
 
-def has_dictionary(schema: pa.Schema) -> bool:
+def _has_dictionary(schema: pa.Schema) -> bool:
     """Whether some column of ``schema`` is, or holds, a dictionary: pyarrow's GeneratorStream
     sends no dictionary messages, so such a stream must go through a RecordBatchStream."""
-    return any(_holds_dictionary(field.type) for field in schema)
-
-
-def _holds_dictionary(type_: pa.DataType) -> bool:
-    if pa.types.is_dictionary(type_):
-        return True
-    return any(_holds_dictionary(type_.field(i).type) for i in range(type_.num_fields))
+    return any(holds(field.type, pa.types.is_dictionary) for field in schema)
 
 
 def aligned_stream(reader: pa.RecordBatchReader) -> flight.FlightDataStream:
     """A DoGet stream of ``reader``'s batches, each body arriving aligned (a schema with
     dictionaries is streamed as it is: the receiver's copy aligns it)."""
-    if has_dictionary(reader.schema):
+    if _has_dictionary(reader.schema):
         return flight.RecordBatchStream(reader)
     return flight.GeneratorStream(reader.schema, aligned_batches(reader.schema, reader))
+
+
+def generated_stream(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> flight.FlightDataStream:
+    """A DoGet stream of batches a Python generator makes: a GeneratorStream, or for a schema
+    with dictionaries a RecordBatchStream over a reader of the same generator."""
+    if _has_dictionary(schema):
+        return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(schema, batches))
+    return flight.GeneratorStream(schema, batches)
