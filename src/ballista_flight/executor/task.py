@@ -4,8 +4,9 @@ The scheduler sends a stage's plan with a placeholder where each input
 exchange was. The task fetches each input's partitions into memory (from the
 local store, or from other executors' Flight streams, in parallel) and puts in
 the placeholder's place a scan that reads those batches where they lie
-(``executor.inputs``): no file, and no copy on the way in but the alignment of
-what gRPC received. A decoded plan runs once, so every task decodes its own.
+(``executor.inputs``): no file, and no copy on the way in (executors' streams
+arrive aligned, ``shuffle.framing``; only a decimal column lying off its 16-byte
+boundary is copied, once). A decoded plan runs once, so every task decodes its own.
 """
 
 from __future__ import annotations
