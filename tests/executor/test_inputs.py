@@ -11,7 +11,14 @@ from datafusion import ExecutionPlan, ScalarUDF, SessionContext
 
 from ballista_flight.executor.inputs import InputBudget, MemoryInput, aligned_for_rust
 from ballista_flight.executor.metrics import plan_metrics
-from ballista_flight.executor.task import SMALL_ROWS, Source, coalesce_small, read_source, scan_schema
+from ballista_flight.executor.task import (
+    SMALL_ROWS,
+    Source,
+    coalesce,
+    coalesce_small,
+    read_source,
+    scan_schema,
+)
 from ballista_flight.plan.physical import snapshot
 from ballista_flight.plan.session import make_context, placeholder
 from ballista_flight.plan.stages import ExchangeKind, cut_stages
@@ -211,3 +218,15 @@ def test_decimals_off_their_boundary_are_copied_once_and_nothing_else_is() -> No
         if i != wide:
             assert addresses(fixed, i) == addresses(shifted, i), "only the decimal column is copied"
     assert aligned_for_rust([batch], batch.schema)[0] is batch, "an aligned batch is kept as it is"
+
+
+def test_coalesce_leaves_batches_holding_views_alone_even_nested() -> None:
+    """Slices of one view array share its data buffers: joined, they would carry them N times."""
+    views = pa.array(["a long string that is not inlined"] * 8, pa.string_view())
+    nested = pa.StructArray.from_arrays([views], ["s"])
+    for column in (views, nested):
+        whole = pa.RecordBatch.from_arrays([column], ["c"])
+        pieces = [whole.slice(i, 2) for i in range(0, 8, 2)]
+        assert coalesce(pieces) == pieces
+    plain = pa.RecordBatch.from_arrays([pa.array(range(8))], ["c"])
+    assert [b.num_rows for b in coalesce([plain.slice(i, 2) for i in range(0, 8, 2)])] == [8]

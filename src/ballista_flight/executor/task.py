@@ -25,6 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 from datafusion import ExecutionPlan, RuntimeEnvBuilder, ScalarUDF, SessionContext
 
+from ballista_flight.arrowtypes import holds
 from ballista_flight.errors import PlanningError, TaskFailed, datafusion_message
 from ballista_flight.executor.inputs import InputBudget, MemoryInput, aligned_for_rust, land
 from ballista_flight.executor.metrics import plan_metrics
@@ -115,8 +116,7 @@ def read_source(source: Source, schema: pa.Schema, budget: InputBudget, land_dir
     """Every batch of ``source`` under ``schema``.
 
     Local data is used where it lies (a file is memory-mapped, not read). A remote
-    stream is kept in memory while ``budget`` allows; the rest of it is landed in a
-    file under ``land_dir`` and memory-mapped.
+    stream is held as ``hold`` holds it.
     """
     started = time.perf_counter()
     if source.reader is None or not source.remote:
@@ -126,25 +126,37 @@ def read_source(source: Source, schema: pa.Schema, budget: InputBudget, land_dir
             assert source.path is not None
             table = read_mapped(source.path)
         return Fetched(_usable(table.to_batches(), schema), local=table.nbytes)
-    batches: list[pa.RecordBatch] = []
-    held = 0
-    try:
-        for batch in source.reader:
-            if budget.reserve(batch.nbytes):
-                held += batch.nbytes
-                batches.append(batch)
-                continue
-            rest = (_conform(b, schema) for b in source.reader)
-            path = land_dir / f"{uuid.uuid4().hex}.arrows"
-            landed = land(itertools.chain([_conform(batch, schema)], rest), schema, path)
-            budget.landed(landed.nbytes)
-            batches.extend(landed.to_batches())
-            break
-    except BaseException:
-        budget.release(held)  # the stream broke: nothing of it is kept
-        raise
+    batches, held = hold((_conform(b, schema) for b in source.reader), schema, budget, land_dir)
     remote = sum(b.nbytes for b in batches)
     return Fetched(_usable(batches, schema), remote=remote, remote_s=time.perf_counter() - started, held=held)
+
+
+def hold(
+    batches: Iterator[pa.RecordBatch], schema: pa.Schema, budget: InputBudget, land_dir: Path
+) -> tuple[list[pa.RecordBatch], int]:
+    """``batches`` (under ``schema``) kept in memory while ``budget`` allows, and the bytes reserved.
+
+    Past the budget the rest of the stream goes to a file under ``land_dir``, read back
+    memory-mapped, so a task never holds more than its share. If the stream breaks,
+    nothing of it is kept and its reservation is given back.
+    """
+    kept: list[pa.RecordBatch] = []
+    held = 0
+    try:
+        for batch in batches:
+            if budget.reserve(batch.nbytes):
+                held += batch.nbytes
+                kept.append(batch)
+                continue
+            path = land_dir / f"{uuid.uuid4().hex}.arrows"
+            landed = land(itertools.chain([batch], batches), schema, path)
+            budget.landed(landed.nbytes)
+            kept.extend(landed.to_batches())
+            break
+    except BaseException:
+        budget.release(held)
+        raise
+    return kept, held
 
 
 def _usable(batches: list[pa.RecordBatch], schema: pa.Schema) -> list[pa.RecordBatch]:
@@ -504,16 +516,16 @@ def _run_write_output(
         status.execute_s = time.perf_counter() - executed
         return  # no rows: nothing to write
     schema = scan_schema(first.schema)
-    rows = pa.RecordBatchReader.from_batches(
-        schema, (_conform(b, schema) for b in itertools.chain([first], batches))
-    )
-    held = read_source(Source(reader=rows, remote=True), schema, worker.inputs, worker.land_dir)
-    stats.held_bytes += held.held
+    rows = (_conform(b, schema) for b in itertools.chain([first], batches))
+    held, reserved = hold(rows, schema, worker.inputs, worker.land_dir)
+    stats.held_bytes += reserved
     status.execute_s = time.perf_counter() - executed
     scan = TaskInputs()  # the sink's session reads the rows; the stage's functions stay in its own
     _write(
         task,
-        replace_submessage(task.sink, task.output_placeholder, in_memory(schema, [held.batches], scan)),
+        replace_submessage(
+            task.sink, task.output_placeholder, in_memory(schema, [_usable(held, schema)], scan)
+        ),
         status,
         worker.context(task, scan),
     )
@@ -544,13 +556,11 @@ def coalesce(
 ) -> list[pa.RecordBatch]:
     """Concatenate runs of small batches (a RepartitionExec splits each input batch N ways).
 
-    A run ends at ``target_rows`` rows or ``target_bytes`` bytes. String-view columns
-    are left alone: their slices share data buffers, and concatenating them would
-    carry those buffers several times.
+    A run ends at ``target_rows`` rows or ``target_bytes`` bytes. Batches holding view
+    columns (nested ones too) are left alone: their slices share data buffers, and
+    concatenating them would carry those buffers several times.
     """
-    if len(batches) < 2 or any(
-        pa.types.is_string_view(t) or pa.types.is_binary_view(t) for t in batches[0].schema.types
-    ):
+    if len(batches) < 2 or any(holds(t, _is_view) for t in batches[0].schema.types):
         return batches
     out: list[pa.RecordBatch] = []
     group: list[pa.RecordBatch] = []
@@ -565,6 +575,10 @@ def coalesce(
     if group:
         out.append(group[0] if len(group) == 1 else pa.concat_batches(group))
     return out
+
+
+def _is_view(type_: pa.DataType) -> bool:
+    return bool(pa.types.is_string_view(type_) or pa.types.is_binary_view(type_))
 
 
 # A fetched batch under this many rows is joined with its small neighbours: each batch
