@@ -2,10 +2,9 @@
 
 Generates TPC-H Parquet with tpchgen-cli (cached under data/), runs the 22
 queries on each engine (a warm-up pass over every query, then per query a
-warm-up run and the median of --runs; DataFusion,
-ballista-flight, DuckDB and Apache Ballista take turns query by query, Spark
-follows on its own), checks every engine returned the same rows as
-single-process DataFusion, and
+warm-up run and the median of --runs timed runs; DataFusion, ballista-flight,
+DuckDB and Apache Ballista take turns run by run, Spark follows on its own),
+checks every engine returned the same rows as single-process DataFusion, and
 writes a Markdown table, JSON and a PNG chart under benchmarks/results/. Ratios
 are to single-process DataFusion in the same run.
 
@@ -51,9 +50,9 @@ class Engine:
     close: Callable[[], None]
     profile: Callable[[], dict[str, Any]] | None = None
     by_position: bool = False  # another engine: compare columns by position, to 1e-4
-    # Warm-up and timed runs inside the engine's own process (Apache Ballista's client runs in
-    # another virtualenv: timing it from here would add its result's trip through a file).
-    measure: Callable[[str, int], tuple[float, pa.Table]] | None = None
+    # One run timed inside the engine's own process (Apache Ballista's client runs in another
+    # virtualenv: timing it from here would add its result's trip through a file).
+    timed: Callable[[str], tuple[float, pa.Table]] | None = None
     note: str = ""  # what the table should say about how it ran (versions, set-up)
 
 
@@ -150,7 +149,7 @@ def ballista_apache_engine(data: Path, libc: str | None = None, tasks: int | Non
     if v.get("libc") != apache.machine_libc():  # it ran on Debian 13's glibc
         note += f"; on {v.get('libc')} through its own loader (this machine: {apache.machine_libc()})"
     # Another DataFusion version: names of unaliased expressions may differ, so by position.
-    return Engine(client.run, close, measure=client.measure, by_position=True, note=note)
+    return Engine(client.run, close, timed=client.timed, by_position=True, note=note)
 
 
 def ballista_flight_engine(
@@ -211,25 +210,23 @@ class SkipEngine(Exception):
     """The engine cannot run on this machine; the message says why."""
 
 
-def measure(engine: Engine, sql: str, runs: int) -> tuple[float, pa.Table]:
-    if engine.measure is not None:
-        return engine.measure(sql, runs)
-    result = engine.run(sql)  # warm-up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = engine.run(sql)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+def timed_run(engine: Engine, sql: str) -> tuple[float, pa.Table]:
+    """Seconds of one run of ``sql`` and its rows."""
+    if engine.timed is not None:
+        return engine.timed(sql)
+    started = time.perf_counter()
+    result = engine.run(sql)
+    return time.perf_counter() - started, result
 
 
 # Engines that idle quietly between queries (in this process, or servers waiting on a socket)
-# run interleaved: each query on each of them in turn, the order rotated from query to query,
-# so that their ratios compare the same minutes of this shared machine (its speed drifts by
-# 20-30% between minutes: Apache Ballista's q01 took 0.35 s in a block of its own after the
-# others, 0.45 s taking turns). An idle Apache Ballista cluster and client use no CPU (0.000 s
-# over 10 s). Spark runs afterwards in a block of its own: an idle JVM would run beside the
-# others.
+# run interleaved: each timed run of a query on each of them in turn, the order rotated from
+# run to run, so that their ratios compare the same seconds of this shared machine (its speed
+# drifts by 20-30% between minutes: Apache Ballista's q01 took 0.35 s in a block of its own
+# after the others, 0.45 s taking turns; and a slow second used to fall on all of one
+# engine's runs of a query when they ran back to back). An idle Apache Ballista cluster and
+# client use no CPU (0.000 s over 10 s). Spark runs afterwards in a block of its own: an idle
+# JVM would run beside the others.
 INTERLEAVED = ("datafusion", "ballista-flight", "duckdb", "apache ballista")
 
 
@@ -268,17 +265,36 @@ def _record(
     outcome: Outcome,
     query: str,
     sql: str,
-    runs: int,
+    times: list[float],
+    result: pa.Table,
     reference: dict[str, pa.Table],
 ) -> None:
-    """Time ``query`` on ``engine``; the first engine to run a query sets its expected rows."""
-    seconds, result = measure(engine, sql, runs)
+    """The median of ``times``; the first engine recorded for a query sets its expected rows."""
+    seconds = statistics.median(times)
     outcome.seconds[query] = seconds
     if engine.profile is not None:
         outcome.profile[query] = engine.profile()
     expected = reference.setdefault(query, result)
     outcome.agree[query] = agrees(result, expected, sql, engine.by_position, f"{name} {query}")
     print(f"{name:36} {query} {seconds:8.3f}s", file=sys.stderr, flush=True)
+
+
+def _runs(engines: dict[str, Engine], sql: str, runs: int) -> dict[str, tuple[list[float], pa.Table]]:
+    """A warm-up run, then ``runs`` timed runs of ``sql`` on each engine, taking turns run by run.
+
+    The order rotates from run to run, so that no engine always follows the same one.
+    """
+    names = list(engines)
+    for name in names:
+        engines[name].run(sql)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    results: dict[str, pa.Table] = {}
+    for r in range(runs):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            seconds, results[name] = timed_run(engines[name], sql)
+            times[name].append(seconds)
+    return {name: (times[name], results[name]) for name in names}
 
 
 def run_engines(
@@ -297,14 +313,11 @@ def run_engines(
                 started[name] = engine
         for name, engine in started.items():
             warm_up(name, engine, sqls)
-        # The first engine (DataFusion) runs first and sets the expected rows; the others'
-        # order rotates, so that none always follows the same neighbour.
-        names = list(started)
-        first, others = names[:1], names[1:]
-        for i, (query, sql) in enumerate(sqls.items()):
-            k = i % max(len(others), 1)
-            for name in [*first, *others[k:], *others[:k]]:
-                _record(name, started[name], outcomes[name], query, sql, runs, reference)
+        # The first engine (DataFusion) sets the expected rows.
+        for query, sql in sqls.items():
+            measured = _runs(started, sql, runs)
+            for name, (times, result) in measured.items():
+                _record(name, started[name], outcomes[name], query, sql, times, result, reference)
     finally:
         for engine in started.values():
             engine.close()
@@ -315,7 +328,8 @@ def run_engines(
         try:
             warm_up(name, engine, sqls)
             for query, sql in sqls.items():
-                _record(name, engine, outcomes[name], query, sql, runs, reference)
+                times, result = _runs({name: engine}, sql, runs)[name]
+                _record(name, engine, outcomes[name], query, sql, times, result, reference)
         finally:
             engine.close()
     return outcomes
@@ -430,7 +444,7 @@ def main() -> int:
     parser.add_argument("--parts", type=int, default=4, help="files per table")
     parser.add_argument("--executors", type=int, default=2)
     parser.add_argument("--shuffle", nargs="+", default=["memory", "disk"], choices=["memory", "disk"])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per query and engine (median)")
     parser.add_argument("--shuffle-partitions", type=int, default=0, help="0: the cluster's total slots")
     parser.add_argument("--slots", type=int, default=None, help="task slots per executor (default: cores)")
     parser.add_argument("--queries", nargs="*", help="e.g. q01 q09 (default: all 22)")
@@ -482,7 +496,7 @@ def main() -> int:
     outcomes = run_engines(engines, sqls, args.runs)
     info = machine()
     header = (
-        f"TPC-H SF{args.scale:g} ({args.parts} files per table), median of {args.runs} after a warm-up pass over every query and a warm-up run; "
+        f"TPC-H SF{args.scale:g} ({args.parts} files per table), median of {args.runs} runs taken in turns after a warm-up pass over every query and a warm-up run; "
         f"{info['date']}, {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
         f"datafusion {info['datafusion']}, pyarrow {info['pyarrow']}\n\n"
     )

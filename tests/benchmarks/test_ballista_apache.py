@@ -215,7 +215,7 @@ def test_the_client_process_runs_queries_and_reports_its_own_timings() -> None:
             reference.register_parquet(table, f"{data / table}/")
         for query in ("q01", "q18"):
             sql = (QUERIES / f"{query}.sql").read_text()
-            seconds, got = client.measure(sql, 3)
+            seconds, got = client.timed(sql)
             assert seconds > 0
             assert agrees(got, reference.sql(sql).to_arrow_table(), sql, True, query)
         with pytest.raises(RuntimeError, match=r"apache ballista: .*nope"):
@@ -235,7 +235,7 @@ def test_the_harness_takes_timings_from_an_engine_that_measures_itself() -> None
     def client_engine() -> Engine:
         client = apache.Client([sys.executable], None)
         client.register({table: f"{data / table}/" for table in TPCH_TABLES})
-        return Engine(client.run, client.close, measure=client.measure, by_position=True)
+        return Engine(client.run, client.close, timed=client.timed, by_position=True)
 
     outcomes = run_engines(
         [("datafusion", lambda: datafusion_engine(data)), ("client process", client_engine)], sqls, 2

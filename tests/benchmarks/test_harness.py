@@ -53,3 +53,34 @@ def test_the_warm_up_pass_runs_every_query_once_and_leaves_errors_to_the_timed_r
 
     warm_up("engine", Engine(run, lambda: None), {"q1": "good", "q2": "bad", "q3": "also good"})
     assert ran == ["good", "bad", "also good"]
+
+
+def test_engines_take_turns_run_by_run_and_each_gets_the_median_of_its_own_runs() -> None:
+    """A slow second falls on one run of each engine, not on all runs of one engine."""
+    from benchmarks.tpch import Engine, run_engines
+
+    calls: list[str] = []
+    own_times = iter([0.5, 0.1, 0.3])
+
+    def engine(name: str) -> Engine:
+        def run(sql: str) -> pa.Table:
+            calls.append(name)
+            return pa.table({"a": [1]})
+
+        if name == "ballista-flight":  # times itself, as Apache Ballista's client process does
+            return Engine(run, lambda: None, timed=lambda sql: (next(own_times), run(sql)))
+        return Engine(run, lambda: None)
+
+    outcomes = run_engines(
+        [
+            ("datafusion", lambda: engine("datafusion")),
+            ("ballista-flight", lambda: engine("ballista-flight")),
+        ],
+        {"q1": "select 1"},
+        runs=3,
+    )
+    d, b = "datafusion", "ballista-flight"
+    # warm-up pass, warm-up run, then three timed runs in rotated order
+    assert calls == [d, b, d, b, d, b, b, d, d, b]
+    assert outcomes[b].seconds == {"q1": 0.3}
+    assert outcomes[d].agree == outcomes[b].agree == {"q1": True}
