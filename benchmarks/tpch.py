@@ -279,7 +279,15 @@ def _record(
     print(f"{name:36} {query} {seconds:8.3f}s", file=sys.stderr, flush=True)
 
 
-def _runs(engines: dict[str, Engine], sql: str, runs: int) -> dict[str, tuple[list[float], pa.Table]]:
+# A pause after every run, untimed: what an engine still does once its answer is in (a
+# cluster dropping the job's shuffle data, unlinking its files) is not charged to the run
+# that follows, whichever engine's it is.
+SETTLE_S = 0.1
+
+
+def _runs(
+    engines: dict[str, Engine], sql: str, runs: int, settle_s: float = SETTLE_S
+) -> dict[str, tuple[list[float], pa.Table]]:
     """A warm-up run, then ``runs`` timed runs of ``sql`` on each engine, taking turns run by run.
 
     The order rotates from run to run, so that no engine always follows the same one.
@@ -287,6 +295,7 @@ def _runs(engines: dict[str, Engine], sql: str, runs: int) -> dict[str, tuple[li
     names = list(engines)
     for name in names:
         engines[name].run(sql)
+        time.sleep(settle_s)
     times: dict[str, list[float]] = {name: [] for name in names}
     results: dict[str, pa.Table] = {}
     for r in range(runs):
@@ -294,6 +303,7 @@ def _runs(engines: dict[str, Engine], sql: str, runs: int) -> dict[str, tuple[li
         for name in names[k:] + names[:k]:
             seconds, results[name] = timed_run(engines[name], sql)
             times[name].append(seconds)
+            time.sleep(settle_s)
     return {name: (times[name], results[name]) for name in names}
 
 
