@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,31 +125,32 @@ def read_source(source: Source, schema: pa.Schema, budget: InputBudget, land_dir
         else:
             assert source.path is not None
             table = read_mapped(source.path)
-        return Fetched(_usable(table.to_batches(), schema), local=table.nbytes)
-    batches, held = hold((_conform(b, schema) for b in source.reader), schema, budget, land_dir)
+        return Fetched(_usable([_conform(b, schema) for b in table.to_batches()], schema), local=table.nbytes)
+    batches, held = hold(source.reader, schema, budget, land_dir)
     remote = sum(b.nbytes for b in batches)
     return Fetched(_usable(batches, schema), remote=remote, remote_s=time.perf_counter() - started, held=held)
 
 
 def hold(
-    batches: Iterator[pa.RecordBatch], schema: pa.Schema, budget: InputBudget, land_dir: Path
+    batches: Iterable[pa.RecordBatch], schema: pa.Schema, budget: InputBudget, land_dir: Path
 ) -> tuple[list[pa.RecordBatch], int]:
-    """``batches`` (under ``schema``) kept in memory while ``budget`` allows, and the bytes reserved.
+    """``batches`` under ``schema``, kept in memory while ``budget`` allows, and the bytes reserved.
 
     Past the budget the rest of the stream goes to a file under ``land_dir``, read back
     memory-mapped, so a task never holds more than its share. If the stream breaks,
     nothing of it is kept and its reservation is given back.
     """
+    conformed = (_conform(b, schema) for b in batches)
     kept: list[pa.RecordBatch] = []
     held = 0
     try:
-        for batch in batches:
+        for batch in conformed:
             if budget.reserve(batch.nbytes):
                 held += batch.nbytes
                 kept.append(batch)
                 continue
             path = land_dir / f"{uuid.uuid4().hex}.arrows"
-            landed = land(itertools.chain([batch], batches), schema, path)
+            landed = land(itertools.chain([batch], conformed), schema, path)
             budget.landed(landed.nbytes)
             kept.extend(landed.to_batches())
             break
@@ -160,8 +161,9 @@ def hold(
 
 
 def _usable(batches: list[pa.RecordBatch], schema: pa.Schema) -> list[pa.RecordBatch]:
-    """The non-empty batches under ``schema``, small neighbours joined, decimals aligned."""
-    return aligned_for_rust(coalesce_small([_conform(b, schema) for b in batches if b.num_rows]), schema)
+    """The non-empty ones of ``batches`` (already under ``schema``), small neighbours joined,
+    decimals aligned."""
+    return aligned_for_rust(coalesce_small([b for b in batches if b.num_rows]), schema)
 
 
 def _fetch(
@@ -516,8 +518,7 @@ def _run_write_output(
         status.execute_s = time.perf_counter() - executed
         return  # no rows: nothing to write
     schema = scan_schema(first.schema)
-    rows = (_conform(b, schema) for b in itertools.chain([first], batches))
-    held, reserved = hold(rows, schema, worker.inputs, worker.land_dir)
+    held, reserved = hold(itertools.chain([first], batches), schema, worker.inputs, worker.land_dir)
     stats.held_bytes += reserved
     status.execute_s = time.perf_counter() - executed
     scan = TaskInputs()  # the sink's session reads the rows; the stage's functions stay in its own
